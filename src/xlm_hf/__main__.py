@@ -1,0 +1,3 @@
+from xlm_hf.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""`xlm-hf` command line: ``xlm-hf {vocab,pretrain,finetune-xnli} --config RECIPE [section.key=value ...]``.
+
+Every recipe key can be overridden after the recipe (``training.max_steps=10``,
+``--data.languages '[en, fr]'``). Recipe problems end the command before any work with one line
+naming the key, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from xlm_hf.config import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="xlm-hf", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("vocab", "learn an XLM BPE vocabulary into a tokenizer directory"),
+        ("pretrain", "pretrain XLMWithLMHeadModel with CLM / MLM / TLM"),
+        ("finetune-xnli", "fine-tune on XNLI and evaluate every language"),
+    ):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--config", required=True, help="recipe YAML")
+        cmd.add_argument("overrides", nargs=argparse.REMAINDER, help="section.key=value ...")
+    return parser
+
+
+def _setup_logging() -> None:
+    import transformers
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    transformers.logging.set_verbosity_warning()
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _vocab(config: str, overrides: list[str]) -> None:
+    from xlm_hf.config import VocabConfig, load_sections
+    from xlm_hf.vocab import build_vocab
+
+    # a vocab recipe, or a pretraining recipe (its vocab section); the other sections are not read
+    sections = load_sections(config, overrides, {"vocab": VocabConfig}, ignore=("data", "model", "training"))
+    path = build_vocab(sections["vocab"])
+    print(f"vocabulary written to {path}")
+
+
+def _pretrain(config: str, overrides: list[str]) -> None:
+    from xlm_hf.pretrain import load_recipe, run, summary
+
+    recipe = load_recipe(config, overrides)
+    results = run(recipe)
+    print(summary(results))
+    print(f"model, tokenizer and results.json in {recipe.training.output_dir}")
+
+
+def _finetune(config: str, overrides: list[str]) -> None:
+    from xlm_hf.finetune_xnli import load_recipe, run
+
+    recipe = load_recipe(config, overrides)
+    results = run(recipe)
+    print(results["table"])
+    print(f"xnli_results.json and xnli_results.md in {recipe.training.output_dir}")
+
+
+COMMANDS = {"vocab": _vocab, "pretrain": _pretrain, "finetune-xnli": _finetune}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging()
+    try:
+        COMMANDS[args.command](args.config, list(args.overrides))
+    except ConfigError as err:
+        print(f"xlm-hf {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

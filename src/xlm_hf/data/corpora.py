@@ -1,0 +1,313 @@
+"""Monolingual and parallel corpora: read, tokenise once per language, cache, hold out validation.
+
+Sources, per language (mono) or pair (para):
+- the data directory convention: ``DIR/mono/<lang>.txt``, ``DIR/para/<l1>-<l2>.<l1>`` / ``.<l2>``;
+- explicit files or globs (``data.mono.en: corpus/en-*.txt``; ``data.para.en-fr: [a.en, a.fr]``);
+- hub datasets ``hf:<name>[:<config>]`` (text column ``data.text_column``; parallel: ``translation``).
+
+Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` (``num_proc``) and
+saved under a key of (inputs, tokenizer, split settings): a second run with the same inputs reuses
+it. A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict, load_from_disk
+
+from xlm_hf.config import ConfigError, DataConfig
+
+logger = logging.getLogger(__name__)
+
+CACHE_VERSION = "1"
+HUB_PREFIX = "hf:"
+
+
+def hub_load_dataset(*args: Any, **kwargs: Any) -> Any:
+    """The real hub path (`datasets.load_dataset`); tests replace this seam with a fake."""
+    import datasets
+
+    return datasets.load_dataset(*args, **kwargs)
+
+
+@dataclass
+class Corpora:
+    """Token ids per language (``input_ids``) and per pair (``ids1``, ``ids2``), train and valid."""
+
+    mono_train: dict[str, Dataset] = field(default_factory=dict)
+    mono_valid: dict[str, Dataset] = field(default_factory=dict)
+    para_train: dict[str, Dataset] = field(default_factory=dict)
+    para_valid: dict[str, Dataset] = field(default_factory=dict)
+    cache_hits: int = 0
+    cache_misses: int = 0
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XLM_HF_CACHE", Path.home() / ".cache" / "xlm_hf"))
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+def mono_sources(config: DataConfig) -> dict[str, list[str]]:
+    """Text sources per language for MLM/CLM (explicit entries win over the data directory)."""
+    sources = {}
+    for lang in config.languages:
+        if lang in config.mono:
+            sources[lang] = _expand(config.mono[lang], f"data.mono.{lang}")
+        elif config.data_dir is not None:
+            path = Path(config.data_dir) / "mono" / f"{lang}.txt"
+            if not path.is_file():
+                raise ConfigError(f"data.data_dir: {path} does not exist (needed for {lang!r})")
+            sources[lang] = [str(path)]
+    return sources
+
+
+def para_sources(config: DataConfig) -> dict[str, list[str]]:
+    """Sources per TLM pair: [l1 file, l2 file] or [hf:...]; found in DIR/para when not explicit."""
+    if "tlm" not in config.objectives:
+        return {}
+    pairs = config.tlm_pairs
+    if pairs is None:
+        pairs = list(config.para) or _pairs_in_dir(config)
+        if not pairs:
+            raise ConfigError(f"data.tlm_pairs: no parallel files among {config.languages} in {config.data_dir}/para")
+    sources = {}
+    for pair in pairs:
+        l1, l2 = pair.split("-")
+        if pair in config.para:
+            files = config.para[pair]
+        else:
+            para_dir = Path(config.data_dir or ".") / "para"
+            stem = pair if (para_dir / f"{pair}.{l1}").exists() else f"{l2}-{l1}"
+            files = [str(para_dir / f"{stem}.{l1}"), str(para_dir / f"{stem}.{l2}")]
+        if not (len(files) == 1 and files[0].startswith(HUB_PREFIX)) and len(files) != 2:
+            raise ConfigError(f"data.para.{pair}: give [<{l1} file>, <{l2} file>] or [hf:<name>:<config>]")
+        for f in files:
+            if not f.startswith(HUB_PREFIX) and not Path(f).is_file():
+                raise ConfigError(f"data.para.{pair}: {f} does not exist")
+        sources[pair] = files
+    return sources
+
+
+def _pairs_in_dir(config: DataConfig) -> list[str]:
+    if config.data_dir is None:
+        return []
+    found = []
+    for path in sorted((Path(config.data_dir) / "para").glob("*-*.*")):
+        pair, lang = path.stem, path.suffix[1:]
+        l1, l2 = pair.split("-", 1)
+        if lang == l1 and l1 in config.languages and l2 in config.languages:
+            found.append(pair)
+    return found
+
+
+def _expand(spec: str, key: str) -> list[str]:
+    if spec.startswith(HUB_PREFIX):
+        return [spec]
+    matches = sorted(glob.glob(spec))
+    if not matches:
+        raise ConfigError(f"{key}: no file matches {spec}")
+    return matches
+
+
+def read_text(paths: list[str], key: str, text_column: str = "text") -> list[str]:
+    """Non-empty stripped lines of files, or the text column of a hub dataset."""
+    if paths[0].startswith(HUB_PREFIX):
+        return [t.strip() for t in _hub_split(paths[0], key)[text_column] if t and t.strip()]
+    lines: list[str] = []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines += [s for s in (line.strip() for line in handle) if s]
+    return lines
+
+
+def read_parallel(files: list[str], pair: str) -> tuple[list[str], list[str]]:
+    """Aligned sentence lists; files must have the same number of lines; empty pairs are dropped."""
+    l1, l2 = pair.split("-")
+    if files[0].startswith(HUB_PREFIX):
+        rows = _hub_split(files[0], f"data.para.{pair}")["translation"]
+        src, tgt = [r[l1] for r in rows], [r[l2] for r in rows]
+    else:
+        src, tgt = (Path(f).read_text(encoding="utf-8", errors="replace").splitlines() for f in files)
+        if len(src) != len(tgt):
+            raise ConfigError(
+                f"data.para.{pair}: {files[0]} has {len(src)} lines but {files[1]} has {len(tgt)}; "
+                "parallel files must be line-aligned"
+            )
+    kept = [(a.strip(), b.strip()) for a, b in zip(src, tgt) if a.strip() and b.strip()]
+    return [a for a, _ in kept], [b for _, b in kept]
+
+
+def _hub_split(spec: str, key: str) -> Any:
+    parts = spec[len(HUB_PREFIX) :].split(":")
+    if not parts[0] or len(parts) > 2:
+        raise ConfigError(f"{key}: hub sources are hf:<name>[:<config>], got {spec!r}")
+    name, config_name = parts[0], (parts[1] if len(parts) == 2 else None)
+    return hub_load_dataset(name, config_name, split="train")
+
+
+# ----------------------------------------------------------------------------- tokenisation
+
+
+_TOKENIZERS: dict[str, Any] = {}
+
+
+def _tokenizer(tokenizer_dir: str) -> Any:
+    if tokenizer_dir not in _TOKENIZERS:
+        from transformers import XLMTokenizer
+
+        _TOKENIZERS[tokenizer_dir] = XLMTokenizer.from_pretrained(tokenizer_dir)
+    return _TOKENIZERS[tokenizer_dir]
+
+
+def encode(texts: list[str], tokenizer_dir: str, lang: str) -> list[list[int]]:
+    """Token ids with `lang`'s own pre-processing, no special tokens (streams add `</s>`)."""
+    tok = _tokenizer(tokenizer_dir)
+    return [tok.convert_tokens_to_ids(tok.tokenize(t, lang=lang)) for t in texts]
+
+
+def _encode_batch(batch: dict[str, list], tokenizer_dir: str, columns: dict[str, tuple[str, str]]) -> dict:
+    return {out: encode(batch[col], tokenizer_dir, lang) for out, (col, lang) in columns.items()}
+
+
+def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("vocab.json", "merges.txt", "tokenizer_config.json"):
+        path = Path(tokenizer_dir) / name
+        if path.exists():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _source_fingerprint(paths: list[str]) -> list:
+    out = []
+    for p in paths:
+        if p.startswith(HUB_PREFIX):
+            out.append(p)
+        else:
+            stat = os.stat(p)
+            out.append([os.path.abspath(p), stat.st_size, stat.st_mtime_ns])
+    return out
+
+
+def split_indices(n: int, valid_size: float, max_valid: int, seed: int | str) -> tuple[list[int], list[int]]:
+    """Seeded (train, valid) line indices; valid_size < 1 is a fraction, >= 1 a count."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_valid = int(n * valid_size) if valid_size < 1 else int(valid_size)
+    n_valid = max(1, min(n_valid, max_valid, n - 1)) if n > 1 else 0
+    return sorted(order[n_valid:]), sorted(order[:n_valid])
+
+
+def cached_tokenise(
+    key: dict[str, Any],
+    cache_dir: Path,
+    build: Callable[[], DatasetDict],
+    stats: Corpora,
+) -> DatasetDict:
+    """Load the DatasetDict stored under `key`, or build, store atomically and return it."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    target = cache_dir / digest
+    if (target / "dataset_dict.json").exists():
+        stats.cache_hits += 1
+        logger.info("reusing tokenised %s from %s", key["name"], target)
+        return load_from_disk(str(target))
+    stats.cache_misses += 1
+    data = build()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache_dir))
+    try:
+        data.save_to_disk(str(tmp))
+        (tmp / "key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return load_from_disk(str(target))
+
+
+def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -> Corpora:
+    """Tokenised train/valid sets for every language of `config` (and TLM pair), cached."""
+    tokenizer_dir = str(tokenizer_dir)
+    cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    corpora = Corpora()
+    base = {
+        "version": CACHE_VERSION,
+        "tokenizer": tokenizer_fingerprint(tokenizer_dir),
+        "valid_size": config.valid_size,
+        "max_valid": config.max_valid_lines,
+        "max_lines": config.max_lines_per_language,
+        "seed": seed,
+    }
+    needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
+    for lang, paths in (mono_sources(config) if needs_mono else {}).items():
+        valid_paths = _expand(config.mono_valid[lang], f"data.mono_valid.{lang}") if lang in config.mono_valid else None
+        key = {**base, "name": f"mono.{lang}", "lang": lang, "source": _source_fingerprint(paths),
+               "valid": _source_fingerprint(valid_paths) if valid_paths else None}
+
+        def build(lang=lang, paths=paths, valid_paths=valid_paths) -> DatasetDict:
+            lines = read_text(paths, f"data.mono.{lang}", config.text_column)
+            if not lines:
+                raise ConfigError(f"data.mono.{lang}: {paths[0]} holds no text")
+            if valid_paths:
+                train, valid = lines, read_text(valid_paths, f"data.mono_valid.{lang}", config.text_column)
+            else:
+                tr, va = split_indices(len(lines), config.valid_size, config.max_valid_lines, f"{seed}-{lang}")
+                train, valid = [lines[i] for i in tr], [lines[i] for i in va]
+            if config.max_lines_per_language:
+                train = train[: config.max_lines_per_language]
+            return _tokenise_dict({"train": {"text": train}, "valid": {"text": valid}},
+                                  tokenizer_dir, {"input_ids": ("text", lang)}, config.num_proc, f"mono {lang}")
+
+        data = cached_tokenise(key, cache_dir, build, corpora)
+        corpora.mono_train[lang], corpora.mono_valid[lang] = data["train"], data["valid"]
+
+    for pair, files in para_sources(config).items():
+        l1, l2 = pair.split("-")
+        key = {**base, "name": f"para.{pair}", "source": _source_fingerprint(files)}
+
+        def build(pair=pair, files=files, l1=l1, l2=l2) -> DatasetDict:
+            src, tgt = read_parallel(files, pair)
+            tr, va = split_indices(len(src), config.valid_size, config.max_valid_lines, f"{seed}-{pair}")
+            if config.max_lines_per_language:
+                tr = tr[: config.max_lines_per_language]
+            splits = {name: {"src": [src[i] for i in idx], "tgt": [tgt[i] for i in idx]}
+                      for name, idx in (("train", tr), ("valid", va))}
+            return _tokenise_dict(splits, tokenizer_dir, {"ids1": ("src", l1), "ids2": ("tgt", l2)},
+                                  config.num_proc, f"para {pair}")
+
+        data = cached_tokenise(key, cache_dir, build, corpora)
+        corpora.para_train[pair], corpora.para_valid[pair] = data["train"], data["valid"]
+    return corpora
+
+
+def _tokenise_dict(splits: dict[str, dict[str, list[str]]], tokenizer_dir: str,
+                   columns: dict[str, tuple[str, str]], num_proc: int, desc: str) -> DatasetDict:
+    out = {}
+    for name, cols in splits.items():
+        ds = Dataset.from_dict(cols)
+        out[name] = ds.map(
+            _encode_batch,
+            batched=True,
+            batch_size=256,
+            num_proc=num_proc if num_proc > 1 and len(ds) >= 2 * num_proc else None,
+            remove_columns=list(cols),
+            fn_kwargs={"tokenizer_dir": tokenizer_dir, "columns": columns},
+            desc=f"tokenise {desc} ({name})",
+            load_from_cache_file=False,
+        )
+    return DatasetDict(out)

@@ -1,0 +1,120 @@
+"""From tokenised corpora to what the trainer consumes: training sources and fixed validation sets."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from xlm_hf.config import DataConfig
+from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
+from xlm_hf.data.corpora import Corpora
+from xlm_hf.data.streams import (
+    PAD,
+    Source,
+    filter_pairs,
+    length_batches,
+    pack_stream,
+    packing_efficiency,
+    stream_source,
+    tlm_example,
+    tlm_source,
+)
+from xlm_hf.trainer import ValidationSet
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_SEED = 1234  # validation masks are drawn once from this seed: comparable across evals
+
+
+@dataclass
+class PretrainingData:
+    sources: list[Source]
+    validation: list[ValidationSet]
+    packing: dict[str, float] = field(default_factory=dict)  # per stream source: non-pad fraction
+    dropped_pairs: dict[str, int] = field(default_factory=dict)
+
+
+def token_counts(corpora: Corpora, vocab_size: int) -> torch.Tensor:
+    """How often each id occurs in the training data (for `sample_alpha` target weights)."""
+    counts = np.zeros(vocab_size, dtype=np.int64)
+    columns = [(ds, "input_ids") for ds in corpora.mono_train.values()]
+    columns += [(ds, c) for ds in corpora.para_train.values() for c in ("ids1", "ids2")]
+    for ds, column in columns:
+        ids = ds[column]
+        if len(ids):
+            counts += np.bincount(np.concatenate([np.asarray(x, dtype=np.int64) for x in ids] or [[]]),
+                                  minlength=vocab_size)[:vocab_size]
+    counts[1] += sum(len(ds) for ds in corpora.mono_train.values())  # each sentence ends with </s>
+    return torch.from_numpy(counts)
+
+
+def build_pretraining_data(config: DataConfig, corpora: Corpora, tokenizer, batch_size: int,
+                           eval_batch_size: int) -> PretrainingData:
+    lang2id = tokenizer.lang2id
+    weights = None
+    if config.sample_alpha > 0:
+        weights = word_weights_from_counts(token_counts(corpora, len(tokenizer)), config.sample_alpha)
+    masking = MaskingCollator(
+        vocab_size=len(tokenizer),
+        mask_token_id=tokenizer.mask_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        mlm_probability=config.mlm_probability,
+        mask_replace_prob=config.mask_replace_prob,
+        random_replace_prob=config.random_replace_prob,
+        word_weights=weights,
+    )
+    causal = CausalCollator(pad_token_id=tokenizer.pad_token_id)
+    out = PretrainingData([], [])
+    for objective in (o for o in config.objectives if o in ("mlm", "clm")):
+        collate = masking if objective == "mlm" else causal
+        for lang in config.languages:
+            blocks = pack_stream(corpora.mono_train[lang]["input_ids"], config.max_seq_length)
+            if len(blocks) == 0:
+                logger.warning("%s: %s has fewer than %d training tokens; skipped", objective, lang,
+                               config.max_seq_length)
+                continue
+            out.packing[f"{objective}.{lang}"] = packing_efficiency(blocks)
+            out.sources.append(stream_source(objective, lang, lang2id[lang], blocks, batch_size, collate))
+            valid = pack_stream(corpora.mono_valid[lang]["input_ids"], config.max_seq_length, keep_tail=True)
+            examples = [{"input_ids": row, "langs": lang2id[lang]} for row in torch.from_numpy(valid)]
+            out.validation.append(_fixed_batches(objective, lang, examples,
+                                                 _chunks(len(examples), eval_batch_size), collate))
+    if "tlm" in config.objectives:
+        for pair, train in corpora.para_train.items():
+            l1, l2 = pair.split("-")
+            ids1, ids2, n_long = filter_pairs(train["ids1"], train["ids2"], config.tlm_max_len, config.tlm_long_pairs)
+            out.dropped_pairs[pair] = n_long if config.tlm_long_pairs == "drop" else 0
+            v1, v2, _ = filter_pairs(corpora.para_valid[pair]["ids1"], corpora.para_valid[pair]["ids2"],
+                                     config.tlm_max_len, "truncate")
+            for name, (a, b), ids in ((pair, (l1, l2), (ids1, ids2)), (f"{l2}-{l1}", (l2, l1), (ids2, ids1))):
+                if not ids[0]:
+                    continue
+                lang_ids = (lang2id[a], lang2id[b])
+                out.sources.append(tlm_source(name, lang_ids, ids[0], ids[1], batch_size,
+                                              config.tlm_tokens_per_batch, masking))
+                va, vb = (v1, v2) if name == pair else (v2, v1)
+                examples = [tlm_example(x, y, *lang_ids) for x, y in zip(va, vb)]
+                batches = length_batches([len(e["input_ids"]) for e in examples], eval_batch_size)
+                out.validation.append(_fixed_batches("tlm", name, examples, batches, masking))
+    return out
+
+
+def _chunks(n: int, size: int) -> list[list[int]]:
+    return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+
+
+def _fixed_batches(objective: str, name: str, examples: list[dict], batches: list[list[int]],
+                   collate) -> ValidationSet:
+    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    collated = []
+    for idx in batches:
+        batch = collate([examples[i] for i in idx], generator)
+        batch["causal"] = objective == "clm"
+        collated.append(batch)
+    return ValidationSet(objective, name, collated)
+
+
+__all__ = ["PAD", "PretrainingData", "build_pretraining_data", "token_counts"]

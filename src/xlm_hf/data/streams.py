@@ -1,0 +1,196 @@
+"""Training batches the XLM way: packed streams (MLM/CLM), TLM pairs, and the objective mixture.
+
+- A stream: a language's sentences, each followed by ``</s>`` (and the first preceded by one),
+  cut into contiguous blocks of ``max_seq_length``; no padding, blocks start mid-sentence.
+- A TLM pair: ``</s> A </s> </s> B </s>``, ``langs`` l1 over A's half and l2 over B's, positions
+  restarting at 0 where B's half begins; batches hold pairs of similar length.
+- The mixture: every step draws one source (objective × language or pair) with p ∝ n^alpha
+  (n = its training tokens) and yields one batch of it, as the original makes one step per
+  objective and language. The draw sequence depends only on the seed and the rank, so a resumed
+  run replays it exactly, and each data-parallel rank reads its own share of blocks and batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset
+
+EOS = 1
+PAD = 2
+
+
+def pack_stream(sentences: Sequence[Sequence[int]], block: int, eos: int = EOS, pad: int = PAD,
+                keep_tail: bool = False) -> np.ndarray:
+    """[n_blocks, block] array of the stream ``</s> s1 </s> s2 </s> ...``.
+
+    The tail shorter than a block is dropped for training (``keep_tail=False``) and right-padded
+    for validation, where every sentence should count.
+    """
+    lengths = np.fromiter((len(s) + 1 for s in sentences), dtype=np.int64, count=len(sentences))
+    stream = np.full(int(lengths.sum()) + 1, eos, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    for sent, end in zip(sentences, ends):
+        stream[end - len(sent) : end] = sent
+    n_full = len(stream) // block
+    if keep_tail and len(stream) % block:
+        padded = np.full((n_full + 1) * block, pad, dtype=np.int64)
+        padded[: len(stream)] = stream
+        return padded.reshape(-1, block)
+    return stream[: n_full * block].reshape(n_full, block)
+
+
+def packing_efficiency(blocks: np.ndarray, pad: int = PAD) -> float:
+    """Non-pad fraction of all positions."""
+    return float((blocks != pad).mean()) if blocks.size else 0.0
+
+
+def tlm_example(a: Sequence[int], b: Sequence[int], lang1: int, lang2: int, eos: int = EOS) -> dict[str, list[int]]:
+    """``</s> A </s> </s> B </s>`` with per-token languages and positions restarting at B.
+
+    >>> tlm_example([7, 8], [9], lang1=0, lang2=3)
+    {'input_ids': [1, 7, 8, 1, 1, 9, 1], 'langs': [0, 0, 0, 0, 3, 3, 3], 'position_ids': [0, 1, 2, 3, 0, 1, 2]}
+    """
+    first, second = [eos, *a, eos], [eos, *b, eos]
+    return {
+        "input_ids": first + second,
+        "langs": [lang1] * len(first) + [lang2] * len(second),
+        "position_ids": list(range(len(first))) + list(range(len(second))),
+    }
+
+
+def filter_pairs(ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]], max_len: int,
+                 long_pairs: str = "drop") -> tuple[list[list[int]], list[list[int]], int]:
+    """Pairs whose sentences fit `max_len` tokens: drop the others (XLM) or truncate them."""
+    out1, out2, n_long = [], [], 0
+    for a, b in zip(ids1, ids2):
+        if not a or not b:
+            continue
+        if len(a) > max_len or len(b) > max_len:
+            n_long += 1
+            if long_pairs == "drop":
+                continue
+            a, b = a[:max_len], b[:max_len]
+        out1.append(list(a))
+        out2.append(list(b))
+    return out1, out2, n_long
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, tokens_per_batch: int | None = None) -> list[list[int]]:
+    """Indices grouped by similar length: at most `batch_size` items, or `tokens_per_batch` tokens (padded)."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    batches, current, longest = [], [], 0
+    for idx in order.tolist():
+        longest_if_added = max(longest, lengths[idx])
+        full = (
+            len(current) + 1 > batch_size
+            if tokens_per_batch is None
+            else longest_if_added * (len(current) + 1) > tokens_per_batch
+        )
+        if current and full:
+            batches.append(current)
+            current, longest_if_added = [], lengths[idx]
+        current.append(idx)
+        longest = longest_if_added
+    if current:
+        batches.append(current)
+    return batches
+
+
+def sampling_probabilities(counts: Sequence[int], alpha: float | str) -> np.ndarray:
+    """p_i ∝ (n_i / N)^alpha, or uniform."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if alpha == "uniform":
+        return np.full(len(counts), 1.0 / len(counts))
+    weights = (counts / counts.sum()) ** float(alpha)
+    return weights / weights.sum()
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@dataclass
+class Source:
+    """One (objective, language-or-pair) stream of batches.
+
+    ``examples`` are ready model inputs before collation; ``batches`` are lists of indices into it
+    (one block per index for streams, length-bucketed for TLM); ``n_tokens`` weighs the sampling.
+    """
+
+    objective: str
+    name: str
+    examples: list[dict[str, Any]]
+    batches: list[list[int]]
+    n_tokens: int
+    collate: Callable[..., dict]
+    causal: bool = False
+
+    def shard(self, rank: int, world: int) -> Source:
+        """This rank's share of the batches (every rank keeps at least one)."""
+        mine = self.batches[rank::world] or self.batches[rank % len(self.batches) :: len(self.batches)]
+        return Source(self.objective, self.name, self.examples, mine, self.n_tokens, self.collate, self.causal)
+
+    def batch(self, index: int, generator: torch.Generator | None) -> dict:
+        out = self.collate([self.examples[i] for i in self.batches[index]], generator)
+        out["causal"] = self.causal
+        return out
+
+
+def stream_source(objective: str, lang: str, lang_id: int, blocks: np.ndarray, batch_size: int,
+                  collate: Callable[..., dict]) -> Source:
+    """Blocks of one language, `batch_size` consecutive block indices per batch (shuffled per epoch)."""
+    examples = [{"input_ids": row, "langs": lang_id} for row in torch.from_numpy(blocks)]
+    batches = [list(range(i, min(i + batch_size, len(examples)))) for i in range(0, len(examples), batch_size)]
+    return Source(objective, lang, examples, batches, int((blocks != PAD).sum()), collate, objective == "clm")
+
+
+def tlm_source(pair: str, lang_ids: tuple[int, int], ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]],
+               batch_size: int, tokens_per_batch: int | None, collate: Callable[..., dict]) -> Source:
+    """One TLM direction: ``pair`` names the language that comes first (``fr-en``: French first)."""
+    examples = [tlm_example(a, b, *lang_ids) for a, b in zip(ids1, ids2)]
+    lengths = [len(e["input_ids"]) for e in examples]
+    batches = length_batches(lengths, batch_size, tokens_per_batch)
+    return Source("tlm", pair, examples, batches, int(sum(lengths)), collate)
+
+
+class MixtureBatches(IterableDataset):
+    """Endless batches: draw a source with p ∝ n_tokens^alpha, then its next batch (epochs reshuffled).
+
+    Everything random comes from generators seeded by (seed, rank): the same seed gives the same
+    batches, which is what makes `resume_from_checkpoint` continue on the same data.
+    """
+
+    def __init__(self, sources: Sequence[Source], alpha: float | str = 0.7, seed: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
+        if not sources:
+            raise ValueError("no training data: every source is empty")
+        self.sources = [s.shard(rank, world_size) for s in sources]
+        self.probs = sampling_probabilities([s.n_tokens for s in sources], alpha)
+        self.seed, self.rank = seed, rank
+
+    def __iter__(self) -> Iterator[dict]:
+        rng = np.random.default_rng([self.seed, self.rank])
+        generator = torch.Generator().manual_seed(self.seed * 1000003 + self.rank)
+        orders = [rng.permutation(len(s.batches)) for s in self.sources]
+        cursors = [0] * len(self.sources)
+        while True:
+            k = int(rng.choice(len(self.sources), p=self.probs))
+            if cursors[k] == len(orders[k]):
+                orders[k], cursors[k] = rng.permutation(len(self.sources[k].batches)), 0
+            index = int(orders[k][cursors[k]])
+            cursors[k] += 1
+            batch = self.sources[k].batch(index, generator)
+            batch["source"] = f"{self.sources[k].objective}.{self.sources[k].name}"
+            yield batch
+
+    def describe(self) -> list[tuple[str, float, int]]:
+        return [(f"{s.objective}.{s.name}", float(p), s.n_tokens) for s, p in zip(self.sources, self.probs)]
+
+
+def tokens_in(batch: dict) -> int:
+    """Non-pad tokens of a collated batch (for tokens/s)."""
+    return int(batch["attention_mask"].sum()) if "attention_mask" in batch else batch["input_ids"].numel()

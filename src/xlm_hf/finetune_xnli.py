@@ -1,0 +1,187 @@
+"""XNLI fine-tuning and cross-lingual evaluation: ``python -m xlm_hf.finetune_xnli --config recipes/xnli/X.yaml``.
+
+parse recipe → model (pretrained first if missing) → train rows → dev/test per language → Trainer
+(every dev language evaluated each time; the best model on ``selected_by`` kept) → per-language
+accuracy and confusion matrices → ``xnli_results.json`` + ``xnli_results.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from xlm_hf.config import ConfigError, XnliTrainingArguments, load_sections
+
+logger = logging.getLogger(__name__)
+
+XNLI_LANGUAGES = ["en", "fr", "es", "de", "el", "bg", "ru", "tr", "ar", "vi", "th", "zh", "hi", "sw", "ur"]
+
+
+@dataclass
+class XnliConfig:
+    """What to fine-tune, on which training data, evaluated on which languages."""
+
+    model_name_or_path: str
+    train: str  # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>
+    eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
+    languages: list[str] = field(default_factory=lambda: list(XNLI_LANGUAGES))
+    mode: Literal["zero-shot", "translate-train", "translate-train-all"] = "zero-shot"
+    train_language: str = "en"  # zero-shot: en; translate-train: the language trained on
+    selected_by: Literal["train_language", "average"] = "train_language"
+    test: Literal["auto", "yes", "no"] = "auto"  # auto: evaluate test when the source has it
+    max_seq_length: int = 256
+    max_train_examples: int | None = None
+    pretrain_recipe: str | None = None  # run this pretraining first when model_name_or_path is missing
+    num_proc: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.languages:
+            raise ConfigError("xnli.languages: must list at least one language")
+        if self.mode == "zero-shot" and self.train_language != "en":
+            raise ConfigError("xnli.train_language: zero-shot trains on English (use mode: translate-train)")
+        if self.mode != "translate-train-all" and self.train_language not in self.languages:
+            raise ConfigError(f"xnli.train_language: {self.train_language!r} is not in xnli.languages")
+        if self.max_seq_length < 8:
+            raise ConfigError("xnli.max_seq_length: must be >= 8")
+
+
+@dataclass
+class XnliRecipe:
+    xnli: XnliConfig
+    training: XnliTrainingArguments
+
+
+def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> XnliRecipe:
+    sections = load_sections(
+        path,
+        list(overrides) if not isinstance(overrides, dict) else overrides,
+        {"xnli": XnliConfig, "training": XnliTrainingArguments},
+    )
+    recipe = XnliRecipe(**sections)
+    args = recipe.training
+    if args.load_best_model_at_end and args.eval_strategy != args.save_strategy:
+        raise ConfigError("training.save_strategy: must equal eval_strategy to keep the best model")
+    return recipe
+
+
+def train_languages(config: XnliConfig) -> list[str]:
+    return list(config.languages) if config.mode == "translate-train-all" else [config.train_language]
+
+
+def ensure_model(config: XnliConfig) -> None:
+    """Pretrain with `pretrain_recipe` when the model directory is missing (``make finetune-xnli`` alone)."""
+    if (Path(config.model_name_or_path) / "config.json").exists():
+        return
+    if config.pretrain_recipe is None:
+        if Path(config.model_name_or_path).exists() or "/" not in config.model_name_or_path:
+            raise ConfigError(f"xnli.model_name_or_path: {config.model_name_or_path} is not an HF model directory")
+        return  # a hub id: from_pretrained resolves it (online)
+    from xlm_hf import pretrain
+
+    logger.info("no model at %s: running %s first", config.model_name_or_path, config.pretrain_recipe)
+    recipe = pretrain.load_recipe(config.pretrain_recipe, {"training.output_dir": config.model_name_or_path})
+    pretrain.run(recipe)
+
+
+def run(recipe: XnliRecipe) -> dict[str, Any]:
+    from transformers import XLMForSequenceClassification, XLMTokenizer, set_seed
+
+    from xlm_hf.data.xnli import LABELS, load_train_rows, load_xnli_split
+    from xlm_hf.modeling import check_languages
+    from xlm_hf.xnli_training import (
+        ClassificationCollator,
+        XnliTrainer,
+        encode_rows,
+        final_report,
+        write_results,
+    )
+
+    config, args = recipe.xnli, recipe.training
+    set_seed(args.seed)
+    ensure_model(config)
+    tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
+    model = XLMForSequenceClassification.from_pretrained(
+        config.model_name_or_path,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={name: i for i, name in enumerate(LABELS)},
+    )
+    langs = train_languages(config)
+    check_languages(model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path")
+
+    train_rows = []
+    for lang in langs:
+        try:
+            rows = load_train_rows(config.train, language=lang)
+        except (FileNotFoundError, ValueError) as err:
+            if config.mode != "translate-train-all":
+                raise ConfigError(f"xnli.train: {err}") from None
+            logger.warning("translate-train-all: no training set for %s (%s)", lang, err)
+            continue
+        train_rows += [{**r, "lang": lang} for r in rows[: config.max_train_examples]]
+    if not train_rows:
+        raise ConfigError(f"xnli.train: no training examples in {config.train}")
+    dev = _load_split(config, "dev")
+    test = _load_split(config, "test") if config.test != "no" else {}
+    if config.test == "yes" and not test:
+        raise ConfigError(f"xnli.eval: no test split in {config.eval}")
+
+    encode = {"tokenizer": tokenizer, "max_len": config.max_seq_length, "num_proc": config.num_proc}
+    train_ds = encode_rows(train_rows, **encode)
+    dev_ds = {lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in dev.items()}
+    test_ds = {lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in test.items()}
+
+    selected = config.train_language if config.selected_by == "train_language" and len(langs) == 1 else "avg"
+    if selected != "avg" and selected not in dev_ds:
+        raise ConfigError(f"xnli.selected_by: no dev set for {selected!r} in {config.eval}")
+    args.metric_for_best_model = f"{selected}_accuracy"
+    args.greater_is_better = True
+    trainer = XnliTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=dev_ds,
+        data_collator=ClassificationCollator(pad_token_id=tokenizer.pad_token_id),
+        processing_class=tokenizer,
+    )
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint or None)
+    trainer.save_model(args.output_dir)
+
+    results = final_report(trainer, {"dev": dev_ds, "test": test_ds})
+    results = {
+        "train_languages": langs,
+        "selected_by": f"dev.{selected}",
+        "mode": config.mode,
+        "model": config.model_name_or_path,
+        "train_examples": len(train_ds),
+        **results,
+    }
+    return write_results(results, args.output_dir) if args.process_index == 0 else results
+
+
+def _load_split(config: XnliConfig, split: str) -> dict[str, list[dict]]:
+    from xlm_hf.data.xnli import load_xnli_split
+
+    try:
+        return load_xnli_split(config.eval, split, config.languages)
+    except FileNotFoundError as err:
+        if split == "test" and config.test == "auto":
+            logger.info("no test split in %s: reporting dev only", config.eval)
+            return {}
+        raise ConfigError(f"xnli.eval: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"xnli.eval: {err}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    import sys
+
+    from xlm_hf.cli import main as cli_main
+
+    return cli_main(["finetune-xnli", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

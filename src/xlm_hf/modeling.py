@@ -1,0 +1,124 @@
+"""XLM models from recipes: a new `XLMConfig` tied to the tokenizer, or an existing HF XLM directory.
+
+`XLMWithTargetedLMHead` is `XLMWithLMHeadModel` with one change: given ``labels``, it projects
+only the target positions to the vocabulary (as the original XLM does), instead of building the
+[batch, seq, vocab] logits, and it can switch causal attention per batch (CLM steps in an MLM run).
+The weights keep the standard layout, and `save_pretrained` records the plain HF class, so the
+saved directory loads with `XLMWithLMHeadModel.from_pretrained` and no xlm-hf code.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import XLMConfig, XLMWithLMHeadModel
+from transformers.modeling_outputs import MaskedLMOutput
+
+from xlm_hf.config import ConfigError, ModelConfig
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+
+class XLMWithTargetedLMHead(XLMWithLMHeadModel):
+    """`XLMWithLMHeadModel` whose loss and logits cover the target positions only.
+
+    With ``labels``, ``logits`` has shape [n_targets, vocab] in row-major order of the targets.
+    Without labels it behaves exactly like the parent (full logits), so pipelines work on it too.
+    """
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        langs: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        causal: bool | None = None,
+    ) -> MaskedLMOutput:
+        if labels is None and causal is None:
+            return super().forward(input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids)
+        previous = self.transformer.causal
+        self.transformer.causal = previous if causal is None else bool(causal)
+        try:
+            hidden = self.transformer(
+                input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids
+            ).last_hidden_state
+        finally:
+            self.transformer.causal = previous
+        if labels is None:
+            return MaskedLMOutput(logits=self.pred_layer.proj(hidden))
+        targets = labels != IGNORE_INDEX
+        logits = self.pred_layer.proj(hidden[targets])
+        loss = nn.functional.cross_entropy(logits.float(), labels[targets])
+        return MaskedLMOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):  # type: ignore[override]
+        super().save_pretrained(save_directory, *args, **kwargs)
+        # the subclass only changes how the loss is computed: record the plain HF class
+        self.config.architectures = ["XLMWithLMHeadModel"]
+        self.config.save_pretrained(save_directory)
+
+
+def build_config(model: ModelConfig, tokenizer) -> XLMConfig:
+    """`XLMConfig` whose vocabulary, special ids and languages come from `tokenizer`."""
+    lang2id = dict(tokenizer.lang2id or {})
+    return XLMConfig(
+        vocab_size=len(tokenizer),
+        emb_dim=model.emb_dim,
+        n_layers=model.n_layers,
+        n_heads=model.n_heads,
+        dropout=model.dropout,
+        attention_dropout=model.attention_dropout,
+        gelu_activation=model.gelu_activation,
+        sinusoidal_embeddings=model.sinusoidal_embeddings,
+        causal=model.causal,
+        max_position_embeddings=model.max_position_embeddings,
+        n_langs=max(1, len(lang2id)),
+        use_lang_emb=model.use_lang_emb,
+        lang2id=lang2id,
+        id2lang={i: lang for lang, i in lang2id.items()},
+        embed_init_std=model.emb_dim**-0.5,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        unk_index=tokenizer.unk_token_id,
+        mask_index=tokenizer.mask_token_id,
+        mask_token_id=tokenizer.mask_token_id,
+        lang_id=0,
+    )
+
+
+def check_languages(config: XLMConfig, tokenizer, languages: list[str], where: str) -> None:
+    """The model, its tokenizer and the recipe must agree on language ids."""
+    model_langs = dict(config.lang2id or {})
+    tok_langs = dict(tokenizer.lang2id or {})
+    if model_langs and tok_langs and model_langs != tok_langs:
+        raise ConfigError(f"{where}: the model's lang2id {model_langs} differs from the tokenizer's {tok_langs}")
+    known = model_langs or tok_langs
+    missing = [lang for lang in languages if lang not in known]
+    if missing:
+        raise ConfigError(f"{where}: languages {missing} are not in the model's lang2id {sorted(known)}")
+    if len(tokenizer) != config.vocab_size:
+        raise ConfigError(
+            f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {config.vocab_size}"
+        )
+
+
+def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) -> XLMWithTargetedLMHead:
+    """A new model from the recipe, or the weights of `model_name_or_path` (languages checked)."""
+    if model.model_name_or_path:
+        path = model.model_name_or_path
+        if Path(path).exists() and not (Path(path) / "config.json").exists():
+            raise ConfigError(f"model.model_name_or_path: {path} has no config.json (not an HF model directory)")
+        loaded = XLMWithTargetedLMHead.from_pretrained(path)
+        check_languages(loaded.config, tokenizer, languages, "model.model_name_or_path")
+        loaded.config.mask_token_id = tokenizer.mask_token_id  # HF's XLMConfig default (0) is wrong
+        return loaded
+    config = build_config(model, tokenizer)
+    check_languages(config, tokenizer, languages, "model")
+    return XLMWithTargetedLMHead(config)

@@ -1,0 +1,182 @@
+"""XLM pretraining (CLM / MLM / TLM): ``python -m xlm_hf.pretrain --config recipes/pretrain/X.yaml``.
+
+parse recipe → tokenizer (learned first if missing) → corpora → batches → model → Trainer → save.
+The output directory is a plain HF model + tokenizer, with ``results.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlm_hf.config import (
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    PretrainingArguments,
+    VocabConfig,
+    load_sections,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PretrainRecipe:
+    data: DataConfig
+    model: ModelConfig
+    training: PretrainingArguments
+    vocab: VocabConfig | None = None
+
+
+def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> PretrainRecipe:
+    sections = load_sections(
+        path,
+        list(overrides) if not isinstance(overrides, dict) else overrides,
+        {"data": DataConfig, "model": ModelConfig, "training": PretrainingArguments, "vocab": VocabConfig},
+        optional=("vocab",),
+    )
+    recipe = PretrainRecipe(**sections)
+    validate(recipe)
+    return recipe
+
+
+def validate(recipe: PretrainRecipe) -> None:
+    """Checks across sections, before any work starts."""
+    data, model, args = recipe.data, recipe.model, recipe.training
+    if data.max_seq_length > model.max_position_embeddings:
+        raise ConfigError("data.max_seq_length: longer than model.max_position_embeddings")
+    if "tlm" in data.objectives and data.tlm_max_len + 2 > model.max_position_embeddings:
+        raise ConfigError("data.tlm_max_len: a TLM half would not fit model.max_position_embeddings")
+    if args.max_steps is None or args.max_steps <= 0:
+        raise ConfigError("training.max_steps: pretraining streams are endless; set max_steps > 0")
+    if recipe.vocab is not None:
+        extra = [lang for lang in data.languages if lang not in recipe.vocab.languages]
+        if extra:
+            raise ConfigError(f"data.languages: {extra} are not in vocab.languages")
+    if not (model.tokenizer or recipe.vocab or model.model_name_or_path):
+        raise ConfigError("model.tokenizer: give a tokenizer directory, a vocab section or model.model_name_or_path")
+
+
+def tokenizer_dir(recipe: PretrainRecipe) -> Path:
+    """The tokenizer directory, learned from the recipe's `vocab` section when it does not exist yet."""
+    from xlm_hf.vocab import build_vocab
+
+    path = recipe.model.tokenizer or (recipe.vocab.output_dir if recipe.vocab else recipe.model.model_name_or_path)
+    path = Path(path)
+    if not (path / "vocab.json").exists():
+        if recipe.vocab is None or Path(recipe.vocab.output_dir).resolve() != path.resolve():
+            raise ConfigError(f"model.tokenizer: {path} has no vocab.json (build it with `xlm-hf vocab`)")
+        logger.info("no tokenizer at %s yet: learning it from the recipe's vocab section", path)
+        build_vocab(recipe.vocab)
+    return path
+
+
+def resume_checkpoint(args: PretrainingArguments) -> str | None:
+    """``resume_from_checkpoint``: a path, or ``last`` for the newest checkpoint in output_dir."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    value = args.resume_from_checkpoint
+    if value in (None, "", "false", "False"):
+        return None
+    if value in ("last", "latest", "true", "True"):
+        found = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+        if found is None:
+            logger.warning("resume_from_checkpoint=%s but %s holds no checkpoint: starting fresh", value, args.output_dir)
+        return found
+    if not Path(value).is_dir():
+        raise ConfigError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
+    return value
+
+
+def run(recipe: PretrainRecipe) -> dict[str, Any]:
+    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
+    from transformers import XLMTokenizer, set_seed
+
+    from xlm_hf.data.corpora import load_corpora
+    from xlm_hf.data.pretraining import build_pretraining_data
+    from xlm_hf.data.streams import MixtureBatches
+    from xlm_hf.modeling import load_pretraining_model
+    from xlm_hf.trainer import PretrainTrainer, nested_eval
+
+    data_cfg, args = recipe.data, recipe.training
+    set_seed(args.seed)
+    tok_dir = tokenizer_dir(recipe)
+    tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
+    model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
+
+    corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
+    data = build_pretraining_data(data_cfg, corpora, tokenizer, args.per_device_train_batch_size,
+                                  args.per_device_eval_batch_size)
+    mixture = MixtureBatches(data.sources, data_cfg.lang_sampling_alpha, seed=args.seed,
+                             rank=args.process_index, world_size=args.world_size)
+    for name, prob, tokens in mixture.describe():
+        logger.info("source %-12s p=%.3f tokens=%d packing=%s", name, prob, tokens, data.packing.get(name, "-"))
+
+    trainer = PretrainTrainer(model=model, args=args, mixture=mixture, validation=data.validation,
+                              processing_class=tokenizer)
+    checkpoint = resume_checkpoint(args)
+    initial = {} if checkpoint else nested_eval(trainer.evaluate())
+    started = time.time()
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)
+    elapsed = time.time() - started
+    final = nested_eval(trainer.evaluate())
+
+    trainer.save_model(args.output_dir)
+    tokenizer.save_pretrained(args.output_dir)
+    train_tokens = trainer.train_tokens * args.world_size  # every rank reads as much as the others
+    results = {
+        "train_loss": train_output.training_loss,
+        "train_runtime": train_output.metrics.get("train_runtime", elapsed),
+        "train_steps": train_output.global_step,
+        "train_tokens": train_tokens,
+        "train_tokens_per_second": train_tokens / max(elapsed, 1e-9),
+        "eval": final,
+        "initial_eval": initial,
+        "packing_efficiency": data.packing,
+        "tlm_pairs_dropped": data.dropped_pairs,
+        "sampling": {name: prob for name, prob, _ in mixture.describe()},
+        "languages": data_cfg.languages,
+        "objectives": data_cfg.objectives,
+    }
+    if args.process_index == 0:
+        write_json(Path(args.output_dir) / "results.json", results)
+    return results
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Write atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def summary(results: dict[str, Any]) -> str:
+    """A readable end-of-run table: per objective and language, initial → final perplexity."""
+    lines = [
+        f"steps {results['train_steps']}  loss {results['train_loss']:.3f}  "
+        f"{results['train_runtime']:.0f}s  {results['train_tokens_per_second']:.0f} tokens/s",
+        f"{'metric':<10} {'lang':<7} {'start':>10} {'end':>10}",
+    ]
+    for metric, per_lang in results["eval"].items():
+        for lang, value in per_lang.items():
+            start = results.get("initial_eval", {}).get(metric, {}).get(lang)
+            start_text = f"{start:10.2f}" if start is not None else f"{'-':>10}"
+            lines.append(f"{metric:<10} {lang:<7} {start_text} {value:10.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from xlm_hf.cli import main as cli_main
+
+    return cli_main(["pretrain", *(argv if argv is not None else __import__("sys").argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""`Trainer` for XLM pretraining: mixture batches in, target-only loss, per-language validation.
+
+Only three things differ from `transformers.Trainer`: the training data loader (the mixture already
+yields whole batches), `compute_loss` (switches causal attention per batch and counts tokens), and
+`evaluate` (perplexity and accuracy per objective and language on fixed, pre-masked batches).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import DataLoader
+from transformers import Trainer
+
+from xlm_hf.data.streams import MixtureBatches, tokens_in
+
+META_KEYS = ("causal", "source")
+
+
+@dataclass
+class ValidationSet:
+    """Pre-collated batches of one objective and language (or pair): identical at every evaluation."""
+
+    objective: str
+    name: str
+    batches: list[dict]
+
+
+def metric_names(objective: str) -> tuple[str, str]:
+    return f"{objective}_ppl", f"{objective}_acc"
+
+
+class PretrainTrainer(Trainer):
+    def __init__(self, *args, mixture: MixtureBatches, validation: Sequence[ValidationSet] = (), **kwargs):
+        # eval_dataset only tells Trainer that evaluation exists; `evaluate` reads `validation`
+        super().__init__(*args, train_dataset=mixture, eval_dataset=list(validation) or None, **kwargs)
+        self.mixture = mixture
+        self.validation = list(validation)
+        self.train_tokens = 0
+
+    def get_train_dataloader(self) -> DataLoader:
+        # batches are built by the mixture (one objective and language each); no re-batching
+        return DataLoader(self.mixture, batch_size=None, num_workers=0)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        causal = inputs.pop("causal", False)
+        inputs.pop("source", None)
+        if model.training:
+            self.train_tokens += tokens_in(inputs)
+        outputs = model(**inputs, causal=bool(causal))
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    @torch.no_grad()
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """``eval.<objective>_ppl.<lang>`` and ``eval.<objective>_acc.<lang>`` for every validation set."""
+        model = self.accelerator.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        metrics: dict[str, float] = {}
+        for vset in self.validation:
+            nll, correct, count = 0.0, 0, 0
+            for batch in vset.batches:
+                batch = {k: v.to(self.args.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                causal = batch.pop("causal", False)
+                batch.pop("source", None)
+                with self.autocast_smart_context_manager():
+                    out = model(**batch, causal=bool(causal))
+                targets = batch["labels"][batch["labels"] != -100]
+                nll += float(out.loss) * len(targets)
+                correct += int((out.logits.argmax(-1) == targets).sum())
+                count += len(targets)
+            ppl_key, acc_key = metric_names(vset.objective)
+            metrics[f"{metric_key_prefix}.{ppl_key}.{vset.name}"] = math.exp(min(nll / max(count, 1), 50.0))
+            metrics[f"{metric_key_prefix}.{acc_key}.{vset.name}"] = correct / max(count, 1)
+        model.train(was_training)
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def nested_eval(metrics: dict[str, float], prefix: str = "eval") -> dict[str, dict[str, float]]:
+    """``{"eval.mlm_ppl.en": x}`` → ``{"mlm_ppl": {"en": x}}`` (the results.json layout)."""
+    out: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == prefix:
+            out.setdefault(parts[1], {})[parts[2]] = value
+    return out

@@ -1,0 +1,262 @@
+"""Learn an XLM vocabulary (joint BPE over sampled languages) into an `XLMTokenizer` directory.
+
+The XLM recipe: normalise every language exactly as `XLMTokenizer` will (see `text.py`), draw
+training sentences per language with smoothed probabilities p ∝ n^alpha (small languages are
+repeated), learn word-final `</w>` merges, and lay out ids as XLM does: 0 `<s>`, 1 `</s>`,
+2 `<pad>`, 3 `<unk>`, 4–13 `<special0..9>`, then tokens by descending count (ties by string).
+Merges are learned by the compiled `tokenizers` BPE trainer; Python only normalises text.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import tempfile
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from multiprocessing import Pool
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from xlm_hf.config import ConfigError, VocabConfig
+from xlm_hf.text import pretokenize
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<unk>"] + [f"<special{i}>" for i in range(10)]
+EOW = "</w>"
+META_FILE = "xlm_hf_vocab.json"
+
+
+def smoothed_probabilities(counts: Sequence[int], alpha: float) -> list[float]:
+    """p_i ∝ (n_i / N)^alpha: alpha < 1 raises the share of small languages."""
+    total = sum(counts)
+    weights = [(n / total) ** alpha if n else 0.0 for n in counts]
+    norm = sum(weights)
+    return [w / norm for w in weights]
+
+
+def language_files(config: VocabConfig) -> dict[str, list[Path]]:
+    """Text files per language: explicit `files` globs, else DIR/mono/<lang>.txt and DIR/para/*.<lang>."""
+    found: dict[str, list[Path]] = {}
+    for lang in config.languages:
+        paths: list[Path] = []
+        for pattern in config.files.get(lang, []):
+            matches = sorted(Path(p) for p in glob.glob(pattern))
+            if not matches:
+                raise ConfigError(f"vocab.files.{lang}: no file matches {pattern}")
+            paths += matches
+        if not config.files.get(lang) and config.data_dir is not None:
+            data_dir = Path(config.data_dir)
+            mono = data_dir / "mono" / f"{lang}.txt"
+            if mono.is_file():
+                paths.append(mono)
+            if config.use_parallel:
+                paths += sorted((data_dir / "para").glob(f"*-*.{lang}"))
+        if not paths:
+            raise ConfigError(f"vocab.languages: no text for {lang!r} (looked in {config.data_dir}/mono and para)")
+        found[lang] = paths
+    return found
+
+
+def read_lines(paths: Iterable[Path]) -> list[str]:
+    lines: list[str] = []
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            lines += [s for s in (line.strip() for line in handle) if s]
+    return lines
+
+
+def sample_sentences(
+    lines_per_lang: dict[str, list[str]], alpha: float, per_language: int, seed: int
+) -> dict[str, list[str]]:
+    """Draw round(p_l · per_language · L) sentences per language; lines repeat when a language is small."""
+    rng = random.Random(seed)
+    langs = list(lines_per_lang)
+    probs = smoothed_probabilities([len(lines_per_lang[lang]) for lang in langs], alpha)
+    total = per_language * len(langs)
+    sampled = {}
+    for lang, p in zip(langs, probs):
+        lines, want = lines_per_lang[lang], max(1, round(p * total))
+        reps, rest = divmod(want, len(lines))
+        sampled[lang] = lines * reps + rng.sample(lines, rest)
+    return sampled
+
+
+def _pretokenize_job(job: tuple[str, bool, list[str]]) -> list[str]:
+    lang, lower, lines = job
+    return [" ".join(pretokenize(line, lang, lower)) for line in lines]
+
+
+def normalise(
+    lines: list[str], lang: str, lowercase: bool, num_proc: int, desc: str = ""
+) -> dict[str, str]:
+    """Normalised form of each distinct line (each line is processed once)."""
+    distinct = list(dict.fromkeys(lines))
+    chunk = max(1, min(2000, math.ceil(len(distinct) / (4 * num_proc))))
+    jobs = [(lang, lowercase, distinct[i : i + chunk]) for i in range(0, len(distinct), chunk)]
+    out: list[str] = []
+    bar = tqdm(total=len(distinct), desc=desc or f"normalise {lang}", unit="line", leave=False)
+    if num_proc > 1:
+        with Pool(num_proc) as pool:
+            for done in pool.imap(_pretokenize_job, jobs):
+                out += done
+                bar.update(len(done))
+    else:
+        for job in jobs:
+            out += _pretokenize_job(job)
+            bar.update(len(job[2]))
+    bar.close()
+    return dict(zip(distinct, out))
+
+
+def learn_bpe(sentences: Iterable[str], vocab_size: int, min_frequency: int) -> tuple[list[str], list[tuple[str, str]]]:
+    """(tokens, merges) learned by the `tokenizers` BPE trainer on whitespace-split words."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE(unk_token="<unk>", end_of_word_suffix=EOW))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=[],
+        end_of_word_suffix=EOW,
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(sentences, trainer=trainer)
+    model = json.loads(tokenizer.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    return list(model["vocab"]), merges
+
+
+def character_alphabet(lines: Iterable[str], lowercase: bool) -> set[str]:
+    """Every printable character of the training lines, as it looks after normalisation.
+
+    Sampling for BPE sees a fraction of the lines; adding all their characters keeps rare ones
+    (a zh character met once) out of `<unk>` at almost no cost in vocabulary size.
+    """
+    chars = set().union(*map(set, lines)) if lines else set()
+    out: set[str] = set()
+    for char in chars:
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            continue
+        if lowercase:  # the same steps as XLM's lowercase_and_remove_accent, one character at a time
+            decomposed = unicodedata.normalize("NFD", char.lower())
+            out.update(c.lower() for c in decomposed if unicodedata.category(c) != "Mn")
+        else:
+            out.add(char)
+    return {c for c in out if c and not c.isspace()}
+
+
+def order_vocabulary(
+    tokens: Iterable[str], word_counts: Counter, segment, alphabet: Iterable[str] = ()
+) -> list[str]:
+    """Specials first, then tokens by descending count in the training words (ties by string)."""
+    counts: Counter = Counter()
+    for word, n in word_counts.items():
+        for piece in segment(word):
+            counts[piece] += n
+    pool = set(tokens) | set(counts) | set(alphabet)
+    # every character alone and word-final, so a character seen only in one position never maps to <unk>
+    for token in list(pool):
+        base = token[: -len(EOW)] if token.endswith(EOW) else token
+        if len(base) == 1:
+            pool.update((base, base + EOW))
+    pool -= set(SPECIAL_TOKENS)
+    pool.discard("<unk>")
+    return SPECIAL_TOKENS + sorted(pool, key=lambda t: (-counts.get(t, 0), t))
+
+
+def build_vocab(config: VocabConfig) -> Path:
+    """Learn the vocabulary described by `config` and write a loadable tokenizer directory."""
+    from tokenizers import Tokenizer
+    from transformers import XLMTokenizer
+
+    languages = sorted(config.languages)
+    files = language_files(config)
+    lines: dict[str, list[str]] = {}
+    heldout: dict[str, list[str]] = {}
+    for lang in languages:
+        all_lines = read_lines(files[lang])
+        if not all_lines:
+            raise ConfigError(f"vocab.languages: the files for {lang!r} hold no text ({files[lang][0]})")
+        random.Random(f"{config.seed}-{lang}").shuffle(all_lines)
+        n_valid = int(len(all_lines) * config.valid_fraction)
+        heldout[lang], lines[lang] = all_lines[:n_valid], all_lines[n_valid:]
+    sampled = sample_sentences(lines, config.alpha, config.sentences_per_language, config.seed)
+
+    normalised: list[str] = []
+    word_counts: Counter = Counter()
+    for lang in languages:
+        norm = normalise(sampled[lang], lang, config.lowercase_and_remove_accent, config.num_proc)
+        for line in sampled[lang]:
+            normalised.append(norm[line])
+            word_counts.update(norm[line].split())
+        logger.info("%s: %d lines, %d sampled for BPE", lang, len(lines[lang]), len(sampled[lang]))
+
+    tokens, merges = learn_bpe(normalised, config.vocab_size - len(SPECIAL_TOKENS), config.min_frequency)
+    bpe = Tokenizer.from_str(_bpe_json(tokens, merges)).model
+    alphabet = set().union(*(character_alphabet(lines[lang], config.lowercase_and_remove_accent) for lang in languages))
+    vocab = order_vocabulary(tokens, word_counts, lambda w: [t.value for t in bpe.tokenize(w)], alphabet)
+
+    output_dir = Path(config.output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:
+        (tmp / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False))
+        (tmp / "merges.txt").write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+        lang2id = {lang: i for i, lang in enumerate(languages)}
+        tokenizer = XLMTokenizer(
+            vocab_file=str(tmp / "vocab.json"),
+            merges_file=str(tmp / "merges.txt"),
+            lang2id=lang2id,
+            id2lang={i: lang for lang, i in lang2id.items()},
+            do_lowercase_and_remove_accent=config.lowercase_and_remove_accent,
+        )
+        tokenizer.save_pretrained(str(tmp))
+        meta = {
+            "languages": languages,
+            "alpha": config.alpha,
+            "vocab_size": len(vocab),
+            "merges": len(merges),
+            "lines": {lang: len(lines[lang]) for lang in languages},
+            "sampled": {lang: len(sampled[lang]) for lang in languages},
+            "seed": config.seed,
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        if any(heldout.values()):
+            (tmp / "heldout").mkdir()
+            for lang, held in heldout.items():
+                (tmp / "heldout" / f"{lang}.txt").write_text("".join(s + "\n" for s in held), encoding="utf-8")
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        os.replace(tmp, output_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("vocabulary of %d tokens (%d merges) written to %s", len(vocab), len(merges), output_dir)
+    return output_dir
+
+
+def _bpe_json(tokens: list[str], merges: list[tuple[str, str]]) -> str:
+    """A minimal `tokenizers` JSON holding the learned BPE model (used to segment words fast)."""
+    model = {
+        "type": "BPE",
+        "dropout": None,
+        "unk_token": "<unk>",
+        "continuing_subword_prefix": None,
+        "end_of_word_suffix": EOW,
+        "fuse_unk": False,
+        "byte_fallback": False,
+        "vocab": {t: i for i, t in enumerate(["<unk>", *[t for t in tokens if t != "<unk>"]])},
+        "merges": [list(m) for m in merges],
+    }
+    return json.dumps({"version": "1.0", "model": model, "added_tokens": [], "normalizer": None,
+                       "pre_tokenizer": None, "post_processor": None, "decoder": None, "truncation": None,
+                       "padding": None})
