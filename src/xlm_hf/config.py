@@ -164,7 +164,8 @@ class ModelConfig:
 # ----------------------------------------------------------------------------- loading
 
 
-_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# innermost first: a default may itself hold ${...}, resolved on an earlier pass
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:(?!\$\{)[^}])*))?\}")
 
 
 def interpolate(value: str, key: str) -> str:

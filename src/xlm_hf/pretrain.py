@@ -122,10 +122,13 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
                               processing_class=tokenizer)
     checkpoint = resume_checkpoint(args)
     initial = {} if checkpoint else nested_eval(trainer.evaluate())
+    trainer.eval_seconds = 0.0
     started = time.time()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     elapsed = time.time() - started
-    final = nested_eval(trainer.evaluate())
+    training_seconds = max(elapsed - trainer.eval_seconds, 1e-9)
+    step, metrics = trainer.last_eval or (-1, {})
+    final = nested_eval(metrics if step == trainer.state.global_step else trainer.evaluate())
 
     trainer.save_model(args.output_dir)
     tokenizer.save_pretrained(args.output_dir)
@@ -135,7 +138,7 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         "train_runtime": train_output.metrics.get("train_runtime", elapsed),
         "train_steps": train_output.global_step,
         "train_tokens": train_tokens,
-        "train_tokens_per_second": train_tokens / max(elapsed, 1e-9),
+        "train_tokens_per_second": train_tokens / training_seconds,  # evaluation time excluded
         "eval": final,
         "initial_eval": initial,
         "packing_efficiency": data.packing,

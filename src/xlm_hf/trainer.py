@@ -8,6 +8,7 @@ yields whole batches), `compute_loss` (switches causal attention per batch and c
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,8 @@ class PretrainTrainer(Trainer):
         self.mixture = mixture
         self.validation = list(validation)
         self.train_tokens = 0
+        self.eval_seconds = 0.0  # time spent in evaluate(), excluded from tokens/s
+        self.last_eval: tuple[int, dict[str, float]] | None = None  # (step, metrics): no re-evaluation
 
     def get_train_dataloader(self) -> DataLoader:
         # batches are built by the mixture (one objective and language each); no re-batching
@@ -57,6 +60,7 @@ class PretrainTrainer(Trainer):
     @torch.no_grad()
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
         """``eval.<objective>_ppl.<lang>`` and ``eval.<objective>_acc.<lang>`` for every validation set."""
+        started = time.perf_counter()
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
         model.eval()
@@ -77,6 +81,8 @@ class PretrainTrainer(Trainer):
             metrics[f"{metric_key_prefix}.{ppl_key}.{vset.name}"] = math.exp(min(nll / max(count, 1), 50.0))
             metrics[f"{metric_key_prefix}.{acc_key}.{vset.name}"] = correct / max(count, 1)
         model.train(was_training)
+        self.eval_seconds += time.perf_counter() - started
+        self.last_eval = (self.state.global_step, metrics)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics

@@ -24,7 +24,7 @@ from xlm_hf.data.collators import pad_examples
 def pair_input(a: list[int], b: list[int], lang_id: int, max_len: int, eos: int = 1) -> dict[str, list[int]]:
     """``</s> A </s> B </s>`` truncated longest-first so that the whole fits `max_len`.
 
-    >>> pair_input([7, 8, 9], [10], lang_id=4, max_len=7)
+    >>> pair_input([7, 8, 9], [10], lang_id=4, max_len=6)
     {'input_ids': [1, 7, 8, 1, 10, 1], 'langs': [4, 4, 4, 4, 4, 4]}
     """
     a, b = list(a), list(b)

@@ -54,7 +54,7 @@ class MaskingCollator:
         >>> batch = collate([{"input_ids": [1, 15, 16, 17, 1], "langs": 0},
         ...                  {"input_ids": [1, 18, 1], "langs": 1}], torch.Generator().manual_seed(0))
         >>> batch["input_ids"].tolist(), batch["labels"].tolist()
-        ([[1, 15, 5, 5, 1], [1, 5, 1, 2, 2]], [[-100, -100, 16, 17, -100], [-100, 18, -100, -100, -100]])
+        ([[5, 15, 5, 5, 5], [1, 5, 1, 2, 2]], [[1, -100, 16, 17, 1], [-100, 18, -100, -100, -100]])
         >>> batch["langs"].tolist(), batch["attention_mask"].tolist()
         ([[0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     """

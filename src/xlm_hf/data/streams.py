@@ -4,9 +4,9 @@
   cut into contiguous blocks of ``max_seq_length``; no padding, blocks start mid-sentence.
 - A TLM pair: ``</s> A </s> </s> B </s>``, ``langs`` l1 over A's half and l2 over B's, positions
   restarting at 0 where B's half begins; batches hold pairs of similar length.
-- The mixture: every step draws one source (objective × language or pair) with p ∝ n^alpha
-  (n = its training tokens) and yields one batch of it, as the original makes one step per
-  objective and language. The draw sequence depends only on the seed and the rank, so a resumed
+- The mixture: every step draws an objective (uniformly: the original cycles through its
+  objectives, one step each), then one of its languages or pairs with p ∝ n^alpha (n = its
+  training tokens), and yields one batch of it. The draw sequence depends only on the seed and the rank, so a resumed
   run replays it exactly, and each data-parallel rank reads its own share of blocks and batches.
 """
 
@@ -110,6 +110,17 @@ def sampling_probabilities(counts: Sequence[int], alpha: float | str) -> np.ndar
     return weights / weights.sum()
 
 
+def mixture_probabilities(sources: Sequence[Source], alpha: float | str) -> np.ndarray:
+    """P(source) = P(objective) · P(language | objective): objectives equal, languages ∝ n^alpha."""
+    objectives = sorted({s.objective for s in sources})
+    probs = np.zeros(len(sources))
+    for objective in objectives:
+        members = [i for i, s in enumerate(sources) if s.objective == objective]
+        within = sampling_probabilities([sources[i].n_tokens for i in members], alpha)
+        probs[members] = within / len(objectives)
+    return probs
+
+
 # ----------------------------------------------------------------------------- sources
 
 
@@ -158,7 +169,7 @@ def tlm_source(pair: str, lang_ids: tuple[int, int], ids1: Sequence[Sequence[int
 
 
 class MixtureBatches(IterableDataset):
-    """Endless batches: draw a source with p ∝ n_tokens^alpha, then its next batch (epochs reshuffled).
+    """Endless batches: draw a source (see `mixture_probabilities`), then its next batch (epochs reshuffled).
 
     Everything random comes from generators seeded by (seed, rank): the same seed gives the same
     batches, which is what makes `resume_from_checkpoint` continue on the same data.
@@ -169,7 +180,7 @@ class MixtureBatches(IterableDataset):
         if not sources:
             raise ValueError("no training data: every source is empty")
         self.sources = [s.shard(rank, world_size) for s in sources]
-        self.probs = sampling_probabilities([s.n_tokens for s in sources], alpha)
+        self.probs = mixture_probabilities(sources, alpha)
         self.seed, self.rank = seed, rank
 
     def __iter__(self) -> Iterator[dict]:

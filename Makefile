@@ -1,0 +1,42 @@
+# Every target is one line that calls the CLI (or pip / pytest); choices live in recipes.
+# Variables: RECIPE= (a recipe YAML), DATA_DIR= (data directory), MODEL= (HF XLM dir), XNLI_DIR=,
+# TORCH= (the torch requirement installed first; the default is the CPU build these machines hold).
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+export DATA_DIR MODEL XNLI_DIR
+
+.PHONY: install test test-fast lint format vocab pretrain finetune-xnli bench clean
+
+$(BIN)/xlm-hf: pyproject.toml
+	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)" && $(BIN)/pip install -q -e ".[dev]" && touch $@
+
+install: $(BIN)/xlm-hf
+
+test: $(BIN)/xlm-hf
+	$(BIN)/pytest -q
+
+test-fast: $(BIN)/xlm-hf
+	$(BIN)/pytest -q -m "not slow and not realdata"
+
+lint: $(BIN)/xlm-hf
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(BIN)/xlm-hf
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+vocab: $(BIN)/xlm-hf
+	$(BIN)/xlm-hf vocab --config $(or $(RECIPE),recipes/vocab/sample.yaml)
+
+pretrain: $(BIN)/xlm-hf
+	$(BIN)/xlm-hf pretrain --config $(or $(RECIPE),recipes/pretrain/sample-mlm-tlm.yaml)
+
+finetune-xnli: $(BIN)/xlm-hf
+	$(BIN)/xlm-hf finetune-xnli --config $(or $(RECIPE),recipes/xnli/sample.yaml)
+
+bench: $(BIN)/xlm-hf
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf runs

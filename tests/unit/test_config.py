@@ -1,0 +1,146 @@
+"""Recipes: typed sections, overrides, one-line errors naming the key, every shipped YAML valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xlm_hf import SAMPLE_DIR
+from xlm_hf.config import (
+    ConfigError,
+    DataConfig,
+    PretrainingArguments,
+    VocabConfig,
+    build_section,
+    interpolate,
+    load_sections,
+    parse_overrides,
+    read_recipe_file,
+)
+from xlm_hf.finetune_xnli import load_recipe as load_xnli_recipe
+from xlm_hf.pretrain import load_recipe as load_pretrain_recipe
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def _error(fn, *args, **kwargs) -> str:
+    with pytest.raises(ConfigError) as info:
+        fn(*args, **kwargs)
+    message = str(info.value)
+    assert "\n" not in message, "errors are one line"
+    return message
+
+
+def test_sections_are_typed_and_defaults_follow_xlm():
+    data = build_section(DataConfig, {"languages": ["en", "fr"], "data_dir": "d"}, "data")
+    assert data.objectives == ["mlm"] and data.max_seq_length == 256 and data.lang_sampling_alpha == 0.7
+    args = build_section(PretrainingArguments, {"learning_rate": "1e-4", "output_dir": "o"}, "training")
+    assert args.learning_rate == 1e-4 and isinstance(args.learning_rate, float)
+    assert (args.adam_beta1, args.adam_beta2, args.max_grad_norm) == (0.9, 0.98, 5.0)
+    assert str(args.lr_scheduler_type.value) == "inverse_sqrt"
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "expected"),
+    [
+        (DataConfig, {"languages": ["en"], "data_dir": "d", "objectivs": ["mlm"]}, "data.objectivs: unknown key"),
+        (DataConfig, {"languages": ["en"], "data_dir": "d", "max_seq_length": "long"}, "data.max_seq_length: expected an integer"),
+        (DataConfig, {"languages": ["en"], "data_dir": "d", "objectives": ["mlm", "xlm"]}, "data.objectives: unknown objective"),
+        (DataConfig, {"languages": "en", "data_dir": "d"}, "data.languages: expected a list"),
+        (DataConfig, {"languages": ["en"], "data_dir": "d", "mlm_probability": 1.5}, "data.mlm_probability"),
+        (DataConfig, {"languages": ["en"], "data_dir": "d", "tlm_long_pairs": "skip"}, "data.tlm_long_pairs: 'skip' is not one of"),
+        (DataConfig, {"languages": ["en", "fr"], "data_dir": "d", "tlm_pairs": ["en-de"]}, "data.tlm_pairs"),
+        (DataConfig, {"data_dir": "d"}, "data.languages: required key is missing"),
+        (DataConfig, {"languages": ["en"], "objectives": ["mlm"]}, "data.data_dir"),
+        (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "alpha": 0}, "vocab.alpha"),
+        (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "lowercase_and_remove_accent": "yes"}, "vocab.lowercase_and_remove_accent: expected true or false"),
+        (PretrainingArguments, {"max_steps": 1.5}, "training.max_steps: expected an integer"),
+        (PretrainingArguments, {"no_such_field": 1}, "training.no_such_field: unknown key"),
+    ],
+)
+def test_bad_values_fail_with_the_key(section, values, expected):
+    name = {DataConfig: "data", VocabConfig: "vocab", PretrainingArguments: "training"}[section]
+    assert expected in _error(build_section, section, values, name)
+
+
+def test_overrides_all_spellings_and_yaml_values():
+    assert parse_overrides(["training.max_steps=10", "--data.languages", "[en, fr]", "--model.causal=true"]) == {
+        "training.max_steps": 10,
+        "data.languages": ["en", "fr"],
+        "model.causal": True,
+    }
+    assert "overrides are section.key=value" in _error(parse_overrides, ["max_steps=3"])
+    assert "has no value" in _error(parse_overrides, ["--training.max_steps"])
+
+
+def test_override_wins_over_recipe_and_unknown_section_fails(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("vocab:\n  languages: [en]\n  output_dir: o\n  data_dir: d\n  alpha: 0.3\n")
+    sections = load_sections(recipe, ["vocab.alpha=0.9"], {"vocab": VocabConfig})
+    assert sections["vocab"].alpha == 0.9
+    assert "traning: unknown section" in _error(load_sections, recipe, ["traning.seed=1"], {"vocab": VocabConfig})
+
+
+def test_bad_yaml_and_missing_file_name_the_place(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  languages: [en\n")
+    assert f"{bad}:" in _error(read_recipe_file, bad)
+    assert "does not exist" in _error(read_recipe_file, tmp_path / "nope.yaml")
+
+
+def test_environment_interpolation(monkeypatch):
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    assert interpolate("${DATA_DIR:-../shared/data}/mono", "k") == "../shared/data/mono"
+    assert interpolate("${XLM_HF_SAMPLE}", "k") == str(SAMPLE_DIR)
+    monkeypatch.setenv("XNLI_DIR", "/x")
+    assert interpolate("${XNLI_DIR:-${XLM_HF_SAMPLE}/xnli}", "k") == "/x"
+    monkeypatch.delenv("XNLI_DIR")
+    assert interpolate("${XNLI_DIR:-${XLM_HF_SAMPLE}/xnli}", "k") == f"{SAMPLE_DIR}/xnli"
+    assert "data.data_dir: environment variable NOPE_DIR is not set" in _error(interpolate, "${NOPE_DIR}", "data.data_dir")
+
+
+def test_cross_section_checks(tmp_path):
+    recipe = RECIPES / "pretrain" / "sample-mlm-tlm.yaml"
+    assert "data.max_seq_length" in _error(load_pretrain_recipe, recipe, ["data.max_seq_length=1024"])
+    assert "training.max_steps" in _error(load_pretrain_recipe, recipe, ["training.max_steps=-1"])
+    assert "data.languages" in _error(load_pretrain_recipe, recipe, ["data.languages=[en, ru]"])
+
+
+def _recipe_files(kind: str) -> list[Path]:
+    return sorted((RECIPES / kind).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", _recipe_files("pretrain"), ids=lambda p: p.name)
+def test_every_pretraining_recipe_parses_and_validates(path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", "/data")
+    recipe = load_pretrain_recipe(path)
+    assert recipe.training.max_steps > 0
+    assert path.read_text().startswith("# xlm-hf pretrain --config") or "accelerate launch" in path.read_text().splitlines()[0]
+
+
+@pytest.mark.parametrize("path", _recipe_files("xnli"), ids=lambda p: p.name)
+def test_every_xnli_recipe_parses_and_validates(path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", "/data")
+    recipe = load_xnli_recipe(path)
+    assert recipe.xnli.languages
+    assert path.read_text().startswith("# ")
+
+
+@pytest.mark.parametrize("path", _recipe_files("vocab"), ids=lambda p: p.name)
+def test_every_vocab_recipe_parses(path, monkeypatch):
+    monkeypatch.setenv("DATA_DIR", "/data")
+    assert load_sections(path, [], {"vocab": VocabConfig})["vocab"].languages
+
+
+@pytest.mark.parametrize("path", _recipe_files("accelerate"), ids=lambda p: p.name)
+def test_every_accelerate_config_is_yaml_with_a_distributed_type(path):
+    import yaml
+
+    config = yaml.safe_load(path.read_text())
+    assert config["distributed_type"] in {"NO", "MULTI_GPU", "MULTI_CPU", "FSDP", "DEEPSPEED"}
+
+
+def test_recipe_directories_are_not_empty():
+    for kind in ("pretrain", "xnli", "vocab", "accelerate"):
+        assert _recipe_files(kind), kind
