@@ -21,3 +21,38 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real-data folder {SHARED_DATA} is absent (tests that need it run only beside it)")
     return SHARED_DATA
+
+
+SAMPLE_LANGUAGES = ["de", "en", "es", "fr"]
+
+
+@pytest.fixture(scope="session")
+def sample_vocab_dir(tmp_path_factory) -> Path:
+    """A tokenizer learned from the embedded sample, 10 % of each language held out."""
+    from xlm_hf import SAMPLE_DIR
+    from xlm_hf.config import VocabConfig
+    from xlm_hf.vocab import build_vocab
+
+    out = tmp_path_factory.mktemp("vocab") / "sample"
+    config = VocabConfig(
+        languages=SAMPLE_LANGUAGES,
+        data_dir=str(SAMPLE_DIR),
+        output_dir=str(out),
+        vocab_size=3000,
+        sentences_per_language=2000,
+        valid_fraction=0.1,
+    )
+    return build_vocab(config)
+
+
+@pytest.fixture(scope="session")
+def sample_tokenizer(sample_vocab_dir):
+    from transformers import XLMTokenizer
+
+    return XLMTokenizer.from_pretrained(str(sample_vocab_dir))
+
+
+@pytest.fixture
+def cache_dir(tmp_path) -> Path:
+    """A private tokenisation cache, so tests never see each other's (or the user's) entries."""
+    return tmp_path / "cache"

@@ -55,3 +55,18 @@ def pretokenize(text: str, lang: str, lowercase_and_remove_accents: bool = True)
     if lowercase_and_remove_accents:
         words = lowercase_and_remove_accent(words)
     return [w for w in words if w and not w.isspace()]
+
+
+def xlm_tokenize(tokenizer, text: str, lang: str) -> list[str]:
+    """BPE tokens of `text` with `lang`'s own pre-processing, as `XLMTokenizer` defines it.
+
+    In transformers 5.x, `PreTrainedTokenizer.tokenize(text, lang="fr")` does not pass `lang` on
+    to `_tokenize`: every language is silently processed with the English Moses rules and no
+    zh/th segmenter. `_tokenize` still honours `lang`, so the toolkit calls it directly.
+    """
+    return tokenizer._tokenize(text, lang=lang)
+
+
+def xlm_encode(tokenizer, text: str, lang: str) -> list[int]:
+    """Token ids of `text` in `lang`, without special tokens."""
+    return tokenizer.convert_tokens_to_ids(xlm_tokenize(tokenizer, text, lang))

@@ -19,6 +19,7 @@ from datasets import Dataset
 from transformers import Trainer
 
 from xlm_hf.data.collators import pad_examples
+from xlm_hf.text import xlm_encode
 
 
 def pair_input(a: list[int], b: list[int], lang_id: int, max_len: int, eos: int = 1) -> dict[str, list[int]]:
@@ -40,8 +41,7 @@ def pair_input(a: list[int], b: list[int], lang_id: int, max_len: int, eos: int 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, max_len: int) -> dict[str, list]:
     out: dict[str, list] = {"input_ids": [], "langs": [], "labels": []}
     for premise, hypothesis, label, lang in zip(batch["premise"], batch["hypothesis"], batch["label"], batch["lang"]):
-        a = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(premise, lang=lang))
-        b = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(hypothesis, lang=lang))
+        a, b = xlm_encode(tokenizer, premise, lang), xlm_encode(tokenizer, hypothesis, lang)
         example = pair_input(a, b, tokenizer.lang2id[lang], max_len, eos=tokenizer.sep_token_id)
         out["input_ids"].append(example["input_ids"])
         out["langs"].append(example["langs"])

@@ -28,10 +28,11 @@ from typing import Any
 from datasets import Dataset, DatasetDict, load_from_disk
 
 from xlm_hf.config import ConfigError, DataConfig
+from xlm_hf.text import xlm_encode
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 HUB_PREFIX = "hf:"
 
 
@@ -176,7 +177,7 @@ def _tokenizer(tokenizer_dir: str) -> Any:
 def encode(texts: list[str], tokenizer_dir: str, lang: str) -> list[list[int]]:
     """Token ids with `lang`'s own pre-processing, no special tokens (streams add `</s>`)."""
     tok = _tokenizer(tokenizer_dir)
-    return [tok.convert_tokens_to_ids(tok.tokenize(t, lang=lang)) for t in texts]
+    return [xlm_encode(tok, t, lang) for t in texts]
 
 
 def _encode_batch(batch: dict[str, list], tokenizer_dir: str, columns: dict[str, tuple[str, str]]) -> dict:

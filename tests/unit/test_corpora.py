@@ -1,0 +1,88 @@
+"""Corpora: sources, seeded held-out split, cached tokenisation reused, parallel checks, hub seam."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import Dataset
+
+import xlm_hf.data.corpora as corpora
+from xlm_hf import SAMPLE_DIR
+from xlm_hf.config import ConfigError, DataConfig
+from xlm_hf.data.corpora import load_corpora, split_indices
+
+
+def _config(cache_dir, **kwargs) -> DataConfig:
+    values = {"languages": ["en", "fr"], "objectives": ["mlm", "tlm"], "data_dir": str(SAMPLE_DIR),
+              "valid_size": 0.1, "cache_dir": str(cache_dir)}
+    return DataConfig(**{**values, **kwargs})
+
+
+def test_data_dir_convention_and_split(cache_dir, sample_vocab_dir):
+    data = load_corpora(_config(cache_dir), sample_vocab_dir, seed=0)
+    assert set(data.mono_train) == {"en", "fr"} and list(data.para_train) == ["en-fr"]
+    assert len(data.mono_train["en"]) + len(data.mono_valid["en"]) == 320
+    assert len(data.mono_valid["en"]) == 32
+    assert len(data.para_train["en-fr"]) == 180 and data.para_train["en-fr"].column_names == ["ids1", "ids2"]
+    assert all(1 not in ids and 0 not in ids for ids in data.mono_train["en"]["input_ids"])  # no specials
+
+
+def test_second_run_reuses_the_cache(cache_dir, sample_vocab_dir, monkeypatch):
+    first = load_corpora(_config(cache_dir), sample_vocab_dir, seed=0)
+    assert (first.cache_hits, first.cache_misses) == (0, 3)
+
+    def no_tokenising(*args, **kwargs):
+        raise AssertionError("tokenised again although the cache holds the result")
+
+    monkeypatch.setattr(corpora, "encode", no_tokenising)
+    second = load_corpora(_config(cache_dir), sample_vocab_dir, seed=0)
+    assert (second.cache_hits, second.cache_misses) == (3, 0)
+    assert second.mono_train["fr"]["input_ids"] == first.mono_train["fr"]["input_ids"]
+    monkeypatch.undo()
+    third = load_corpora(_config(cache_dir), sample_vocab_dir, seed=1)  # another split: new entries
+    assert third.cache_misses == 3
+
+
+def test_split_is_seeded_and_disjoint():
+    train, valid = split_indices(100, 0.1, 5000, "0-en")
+    assert len(valid) == 10 and set(train).isdisjoint(valid) and len(train) + len(valid) == 100
+    assert split_indices(100, 0.1, 5000, "0-en") == (train, valid)
+    assert len(split_indices(100, 30, 20, "s")[1]) == 20  # a count, capped by max_valid
+
+
+def test_parallel_files_must_align(tmp_path, cache_dir, sample_vocab_dir):
+    (tmp_path / "a.en").write_text("one\ntwo\nthree\n")
+    (tmp_path / "a.fr").write_text("un\ndeux\n")
+    config = _config(cache_dir, objectives=["tlm"], data_dir=None, para={"en-fr": [str(tmp_path / "a.en"),
+                                                                               str(tmp_path / "a.fr")]})
+    with pytest.raises(ConfigError, match=r"data.para.en-fr: .*a.en has 3 lines but .*a.fr has 2"):
+        load_corpora(config, sample_vocab_dir)
+
+
+def test_explicit_globs_and_missing_files(tmp_path, cache_dir, sample_vocab_dir):
+    for i in range(2):
+        (tmp_path / f"en-{i}.txt").write_text("\n".join(f"sentence {i} number {j} ." for j in range(20)) + "\n")
+    config = _config(cache_dir, languages=["en"], objectives=["mlm"], data_dir=None,
+                     mono={"en": str(tmp_path / "en-*.txt")})
+    data = load_corpora(config, sample_vocab_dir)
+    assert len(data.mono_train["en"]) + len(data.mono_valid["en"]) == 40
+    bad = _config(cache_dir, languages=["en"], objectives=["mlm"], data_dir=None, mono={"en": str(tmp_path / "x*")})
+    with pytest.raises(ConfigError, match="data.mono.en: no file matches"):
+        load_corpora(bad, sample_vocab_dir)
+
+
+def test_hub_sources_go_through_the_seam(cache_dir, sample_vocab_dir, monkeypatch):
+    calls = []
+
+    def fake_load_dataset(name, config_name, split):
+        calls.append((name, config_name, split))
+        if name == "wiki":
+            return Dataset.from_dict({"text": [f"the hub sentence {i} ." for i in range(30)] + [""]})
+        return Dataset.from_dict({"translation": [{"en": f"hello {i}", "fr": f"bonjour {i}"} for i in range(20)]})
+
+    monkeypatch.setattr(corpora, "hub_load_dataset", fake_load_dataset)
+    config = _config(cache_dir, data_dir=None, mono={"en": "hf:wiki:20231101.en", "fr": "hf:wiki:20231101.fr"},
+                     para={"en-fr": ["hf:opus:en-fr"]})
+    data = load_corpora(config, sample_vocab_dir)
+    assert ("wiki", "20231101.en", "train") in calls and ("opus", "en-fr", "train") in calls
+    assert len(data.mono_train["en"]) + len(data.mono_valid["en"]) == 30  # the empty row is dropped
+    assert len(data.para_train["en-fr"]) + len(data.para_valid["en-fr"]) == 20

@@ -1,0 +1,93 @@
+"""The model: config tied to the tokenizer, target-only loss equal to HF's, CLM that cannot peek."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import XLMConfig, XLMWithLMHeadModel
+
+from xlm_hf.config import ConfigError, ModelConfig
+from xlm_hf.modeling import XLMWithTargetedLMHead, build_config, load_pretraining_model
+
+TINY = ModelConfig(emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=64, dropout=0.0, attention_dropout=0.0)
+
+
+def _tiny_model(n_langs: int = 2, causal: bool = False) -> XLMWithTargetedLMHead:
+    torch.manual_seed(0)
+    config = XLMConfig(vocab_size=60, emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=64, n_langs=n_langs,
+                       dropout=0.0, attention_dropout=0.0, causal=causal, mask_token_id=5)
+    return XLMWithTargetedLMHead(config).eval()
+
+
+def test_config_comes_from_the_tokenizer(sample_tokenizer):
+    config = build_config(TINY, sample_tokenizer)
+    assert config.vocab_size == len(sample_tokenizer)
+    assert (config.pad_token_id, config.eos_token_id, config.mask_token_id, config.mask_index) == (2, 1, 5, 5)
+    assert config.n_langs == 4 and config.lang2id == sample_tokenizer.lang2id
+    assert config.id2lang == {0: "de", 1: "en", 2: "es", 3: "fr"}
+
+
+def test_target_only_loss_equals_hf_loss():
+    model = _tiny_model()
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(14, 60, (3, 20), generator=gen)
+    ids[2, 15:] = 2
+    labels = torch.full_like(ids, -100)
+    targets = torch.rand(ids.shape, generator=gen) < 0.3
+    targets[2, 15:] = False
+    labels[targets] = ids[targets]
+    langs = torch.randint(0, 2, ids.shape, generator=gen)
+    ours = model(input_ids=ids, langs=langs, labels=labels)
+    theirs = XLMWithLMHeadModel.forward(model, input_ids=ids, langs=langs, labels=labels)
+    assert ours.loss.item() == pytest.approx(theirs.loss.item(), abs=1e-5)
+    assert ours.logits.shape == (int(targets.sum()), 60)  # never [batch, seq, vocab]
+    torch.testing.assert_close(ours.logits, theirs.logits[targets], atol=1e-5, rtol=1e-5)
+
+
+def test_clm_cannot_see_the_next_token():
+    model = _tiny_model()
+    ids = torch.randint(14, 60, (2, 12), generator=torch.Generator().manual_seed(1))
+    changed = ids.clone()
+    changed[:, 6] = (changed[:, 6] + 1 - 14) % 46 + 14
+    full = model(input_ids=ids, causal=True).logits
+    other = model(input_ids=changed, causal=True).logits
+    torch.testing.assert_close(full[:, :6], other[:, :6])
+    assert not torch.allclose(full[:, 6:], other[:, 6:])
+    # a non-causal step in the same model does see the change everywhere
+    assert not torch.allclose(model(input_ids=ids, causal=False).logits[:, :6],
+                              model(input_ids=changed, causal=False).logits[:, :6])
+    assert model.transformer.causal is False  # switched back after the step
+
+
+def test_clm_loss_is_against_the_next_token():
+    from xlm_hf.data.collators import CausalCollator
+
+    model = _tiny_model()
+    ids = torch.randint(14, 60, (2, 10), generator=torch.Generator().manual_seed(2))
+    batch = CausalCollator()([{"input_ids": row, "langs": 0} for row in ids])
+    loss = model(input_ids=batch["input_ids"], langs=batch["langs"], labels=batch["labels"], causal=True).loss
+    logits = model(input_ids=ids, langs=torch.zeros_like(ids), causal=True).logits
+    expected = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 60), ids[:, 1:].reshape(-1))
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_saved_model_is_plain_hf(tmp_path):
+    model = _tiny_model()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["architectures"] == ["XLMWithLMHeadModel"]
+    reloaded = XLMWithLMHeadModel.from_pretrained(tmp_path)
+    torch.testing.assert_close(reloaded.pred_layer.proj.weight, model.pred_layer.proj.weight)
+
+
+def test_continue_from_a_model_checks_languages(tmp_path, sample_tokenizer):
+    model = load_pretraining_model(TINY, sample_tokenizer, ["en", "fr"])
+    model.save_pretrained(tmp_path)
+    again = load_pretraining_model(ModelConfig(model_name_or_path=str(tmp_path)), sample_tokenizer, ["de", "en"])
+    assert again.config.lang2id == sample_tokenizer.lang2id
+    with pytest.raises(ConfigError, match=r"model.model_name_or_path: languages \['zh'\]"):
+        load_pretraining_model(ModelConfig(model_name_or_path=str(tmp_path)), sample_tokenizer, ["en", "zh"])
+    (tmp_path / "tokenizer-only").mkdir()
+    with pytest.raises(ConfigError, match="has no config.json"):
+        load_pretraining_model(ModelConfig(model_name_or_path=str(tmp_path / "tokenizer-only")), sample_tokenizer, ["en"])

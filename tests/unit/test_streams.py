@@ -1,0 +1,107 @@
+"""Streams, TLM pairs, length batches and the objective/language mixture."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from xlm_hf.data.collators import CausalCollator, MaskingCollator
+from xlm_hf.data.streams import (
+    MixtureBatches,
+    filter_pairs,
+    length_batches,
+    mixture_probabilities,
+    pack_stream,
+    packing_efficiency,
+    sampling_probabilities,
+    stream_source,
+    tlm_source,
+)
+
+
+def test_stream_is_sentences_joined_by_eos_cut_into_blocks():
+    blocks = pack_stream([[10, 11, 12], [13], [14, 15]], block=4)
+    # stream: </s> 10 11 12 </s> 13 </s> 14 15 </s>  (10 tokens) → 2 full blocks, tail dropped
+    assert blocks.tolist() == [[1, 10, 11, 12], [1, 13, 1, 14]]
+    assert packing_efficiency(blocks) == 1.0
+    valid = pack_stream([[10, 11, 12], [13], [14, 15]], block=4, keep_tail=True)
+    assert valid.tolist() == [[1, 10, 11, 12], [1, 13, 1, 14], [15, 1, 2, 2]]
+    assert packing_efficiency(valid) == pytest.approx(10 / 12)
+
+
+def test_long_pairs_dropped_or_truncated():
+    a, b = [[5] * 3, [6] * 9, [7] * 2], [[8] * 2, [9], [10] * 8]
+    ids1, ids2, n_long = filter_pairs(a, b, max_len=5, long_pairs="drop")
+    assert (ids1, ids2, n_long) == ([[5] * 3], [[8] * 2], 2)
+    ids1, ids2, n_long = filter_pairs(a, b, max_len=5, long_pairs="truncate")
+    assert [len(x) for x in ids1] == [3, 5, 2] and [len(x) for x in ids2] == [2, 1, 5] and n_long == 2
+
+
+def test_length_batches_group_similar_lengths_under_a_token_budget():
+    lengths = [10, 3, 9, 4, 10, 2]
+    assert length_batches(lengths, batch_size=2) == [[5, 1], [3, 2], [0, 4]]
+    batches = length_batches(lengths, batch_size=100, tokens_per_batch=20)
+    assert sorted(i for b in batches for i in b) == list(range(6))
+    assert all(max(lengths[i] for i in b) * len(b) <= 20 for b in batches)
+
+
+def test_sampling_probabilities():
+    assert sampling_probabilities([100, 900], 1.0) == pytest.approx([0.1, 0.9])
+    assert sampling_probabilities([100, 900], "uniform") == pytest.approx([0.5, 0.5])
+    p = sampling_probabilities([100, 900], 0.7)
+    assert p[0] == pytest.approx(0.1**0.7 / (0.1**0.7 + 0.9**0.7))
+
+
+def _sources():
+    rng = np.random.default_rng(0)
+    collate = MaskingCollator(vocab_size=50)
+    big = stream_source("mlm", "en", 0, rng.integers(14, 50, (90, 8)), 2, collate)
+    small = stream_source("mlm", "fr", 1, rng.integers(14, 50, (10, 8)), 2, collate)
+    clm = stream_source("clm", "en", 0, rng.integers(14, 50, (20, 8)), 2, CausalCollator())
+    pairs = [[15 + i % 5] * (1 + i % 4) for i in range(30)]
+    tlm = tlm_source("en-fr", (0, 1), pairs, pairs, 4, None, collate)
+    return [big, small, clm, tlm]
+
+
+def test_objectives_equal_then_languages_by_smoothed_size():
+    sources = _sources()
+    probs = mixture_probabilities(sources, 0.5)
+    p_en, p_fr = sampling_probabilities([sources[0].n_tokens, sources[1].n_tokens], 0.5)
+    assert probs == pytest.approx([p_en / 3, p_fr / 3, 1 / 3, 1 / 3])
+
+
+def test_mixture_draws_follow_the_distribution_and_repeat_with_the_seed():
+    sources = _sources()
+    draws = Counter()
+    mixture = MixtureBatches(sources, alpha=0.5, seed=3)
+    it = iter(mixture)
+    first = [next(it) for _ in range(4000)]
+    draws.update(b["source"] for b in first)
+    expected = dict(zip(["mlm.en", "mlm.fr", "clm.en", "tlm.en-fr"], mixture.probs))
+    for name, p in expected.items():
+        assert draws[name] / 4000 == pytest.approx(p, abs=0.025), name
+    again = iter(MixtureBatches(sources, alpha=0.5, seed=3))
+    for a in first[:50]:
+        b = next(again)
+        assert a["source"] == b["source"] and torch.equal(a["input_ids"], b["input_ids"])
+    other = iter(MixtureBatches(sources, alpha=0.5, seed=4))
+    assert any(not torch.equal(a["input_ids"], next(other)["input_ids"]) for a in first[:20])
+
+
+def test_batches_carry_their_objective():
+    batch = next(b for b in MixtureBatches(_sources(), seed=0) if b["source"] == "clm.en")
+    assert batch["causal"] is True
+    assert torch.equal(batch["labels"][:, :-1], batch["input_ids"][:, 1:])
+    tlm = next(b for b in MixtureBatches(_sources(), seed=0) if b["source"] == "tlm.en-fr")
+    assert tlm["causal"] is False and "position_ids" in tlm
+
+
+def test_each_rank_reads_different_blocks():
+    source = _sources()[0]
+    shards = [source.shard(rank, 2) for rank in range(2)]
+    seen = [{i for batch in s.batches for i in batch} for s in shards]
+    assert seen[0].isdisjoint(seen[1])
+    assert seen[0] | seen[1] == set(range(len(source.examples)))
