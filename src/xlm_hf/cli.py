@@ -32,8 +32,9 @@ def _parser() -> argparse.ArgumentParser:
 def _setup_logging() -> None:
     import transformers
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
     transformers.logging.set_verbosity_warning()
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

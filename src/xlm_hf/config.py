@@ -57,9 +57,7 @@ class VocabConfig:
         _require(self.sentences_per_language > 0, "vocab.sentences_per_language", "must be > 0")
         _require(0 <= self.valid_fraction < 1, "vocab.valid_fraction", "must be in [0, 1)")
         _require(self.num_proc >= 1, "vocab.num_proc", "must be >= 1")
-        _require(
-            self.data_dir is not None or bool(self.files), "vocab.data_dir", "give data_dir or files"
-        )
+        _require(self.data_dir is not None or bool(self.files), "vocab.data_dir", "give data_dir or files")
 
 
 OBJECTIVES = ("mlm", "clm", "tlm")

@@ -76,7 +76,9 @@ def ensure_model(config: XnliConfig) -> None:
         return
     if config.pretrain_recipe is None:
         if Path(config.model_name_or_path).exists() or "/" not in config.model_name_or_path:
-            raise ConfigError(f"xnli.model_name_or_path: {config.model_name_or_path} is not an HF model directory")
+            raise ConfigError(
+                f"xnli.model_name_or_path: {config.model_name_or_path} is not an HF model directory"
+            )
         return  # a hub id: from_pretrained resolves it (online)
     from xlm_hf import pretrain
 
@@ -88,7 +90,7 @@ def ensure_model(config: XnliConfig) -> None:
 def run(recipe: XnliRecipe) -> dict[str, Any]:
     from transformers import XLMForSequenceClassification, XLMTokenizer, set_seed
 
-    from xlm_hf.data.xnli import LABELS, load_train_rows, load_xnli_split
+    from xlm_hf.data.xnli import LABELS, load_train_rows
     from xlm_hf.modeling import check_languages
     from xlm_hf.xnli_training import (
         ClassificationCollator,
@@ -109,7 +111,9 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         label2id={name: i for i, name in enumerate(LABELS)},
     )
     langs = train_languages(config)
-    check_languages(model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path")
+    check_languages(
+        model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path"
+    )
 
     train_rows = []
     for lang in langs:
@@ -131,7 +135,9 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     encode = {"tokenizer": tokenizer, "max_len": config.max_seq_length, "num_proc": config.num_proc}
     train_ds = encode_rows(train_rows, **encode)
     dev_ds = {lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in dev.items()}
-    test_ds = {lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in test.items()}
+    test_ds = {
+        lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in test.items()
+    }
 
     selected = config.train_language if config.selected_by == "train_language" and len(langs) == 1 else "avg"
     if selected != "avg" and selected not in dev_ds:

@@ -41,7 +41,9 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
         causal: bool | None = None,
     ) -> MaskedLMOutput:
         if labels is None and causal is None:
-            return super().forward(input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids)
+            return super().forward(
+                input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids
+            )
         previous = self.transformer.causal
         self.transformer.causal = previous if causal is None else bool(causal)
         try:
@@ -98,7 +100,9 @@ def check_languages(config: XLMConfig, tokenizer, languages: list[str], where: s
     model_langs = dict(config.lang2id or {})
     tok_langs = dict(tokenizer.lang2id or {})
     if model_langs and tok_langs and model_langs != tok_langs:
-        raise ConfigError(f"{where}: the model's lang2id {model_langs} differs from the tokenizer's {tok_langs}")
+        raise ConfigError(
+            f"{where}: the model's lang2id {model_langs} differs from the tokenizer's {tok_langs}"
+        )
     known = model_langs or tok_langs
     missing = [lang for lang in languages if lang not in known]
     if missing:
@@ -114,7 +118,9 @@ def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) 
     if model.model_name_or_path:
         path = model.model_name_or_path
         if Path(path).exists() and not (Path(path) / "config.json").exists():
-            raise ConfigError(f"model.model_name_or_path: {path} has no config.json (not an HF model directory)")
+            raise ConfigError(
+                f"model.model_name_or_path: {path} has no config.json (not an HF model directory)"
+            )
         loaded = XLMWithTargetedLMHead.from_pretrained(path)
         check_languages(loaded.config, tokenizer, languages, "model.model_name_or_path")
         loaded.config.mask_token_id = tokenizer.mask_token_id  # HF's XLMConfig default (0) is wrong

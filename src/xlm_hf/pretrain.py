@@ -60,21 +60,33 @@ def validate(recipe: PretrainRecipe) -> None:
         if extra:
             raise ConfigError(f"data.languages: {extra} are not in vocab.languages")
     if not (model.tokenizer or recipe.vocab or model.model_name_or_path):
-        raise ConfigError("model.tokenizer: give a tokenizer directory, a vocab section or model.model_name_or_path")
+        raise ConfigError(
+            "model.tokenizer: give a tokenizer directory, a vocab section or model.model_name_or_path"
+        )
 
 
 def tokenizer_dir(recipe: PretrainRecipe) -> Path:
-    """The tokenizer directory, learned from the recipe's `vocab` section when it does not exist yet."""
+    """The local tokenizer directory: learned from the `vocab` section when missing, or fetched
+    once from the hub when `model.tokenizer` is a hub id (e.g. a published XLM vocabulary)."""
     from xlm_hf.vocab import build_vocab
 
-    path = recipe.model.tokenizer or (recipe.vocab.output_dir if recipe.vocab else recipe.model.model_name_or_path)
-    path = Path(path)
-    if not (path / "vocab.json").exists():
-        if recipe.vocab is None or Path(recipe.vocab.output_dir).resolve() != path.resolve():
-            raise ConfigError(f"model.tokenizer: {path} has no vocab.json (build it with `xlm-hf vocab`)")
+    name = recipe.model.tokenizer or (
+        recipe.vocab.output_dir if recipe.vocab else recipe.model.model_name_or_path
+    )
+    path = Path(name)
+    if (path / "vocab.json").exists():
+        return path
+    if recipe.vocab is not None and Path(recipe.vocab.output_dir).resolve() == path.resolve():
         logger.info("no tokenizer at %s yet: learning it from the recipe's vocab section", path)
-        build_vocab(recipe.vocab)
-    return path
+        return build_vocab(recipe.vocab)
+    if not path.exists() and name.count("/") == 1 and not name.startswith((".", "/")):
+        from transformers import XLMTokenizer
+
+        local = Path(recipe.training.output_dir) / "source-tokenizer"
+        if not (local / "vocab.json").exists():
+            XLMTokenizer.from_pretrained(name).save_pretrained(str(local))  # hub id: needs network once
+        return local
+    raise ConfigError(f"model.tokenizer: {path} has no vocab.json (build it with `xlm-hf vocab`)")
 
 
 def resume_checkpoint(args: PretrainingArguments) -> str | None:
@@ -87,7 +99,9 @@ def resume_checkpoint(args: PretrainingArguments) -> str | None:
     if value in ("last", "latest", "true", "True"):
         found = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
         if found is None:
-            logger.warning("resume_from_checkpoint=%s but %s holds no checkpoint: starting fresh", value, args.output_dir)
+            logger.warning(
+                "resume_from_checkpoint=%s but %s holds no checkpoint: starting fresh", value, args.output_dir
+            )
         return found
     if not Path(value).is_dir():
         raise ConfigError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
@@ -111,15 +125,24 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
     model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
 
     corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
-    data = build_pretraining_data(data_cfg, corpora, tokenizer, args.per_device_train_batch_size,
-                                  args.per_device_eval_batch_size)
-    mixture = MixtureBatches(data.sources, data_cfg.lang_sampling_alpha, seed=args.seed,
-                             rank=args.process_index, world_size=args.world_size)
+    data = build_pretraining_data(
+        data_cfg, corpora, tokenizer, args.per_device_train_batch_size, args.per_device_eval_batch_size
+    )
+    mixture = MixtureBatches(
+        data.sources,
+        data_cfg.lang_sampling_alpha,
+        seed=args.seed,
+        rank=args.process_index,
+        world_size=args.world_size,
+    )
     for name, prob, tokens in mixture.describe():
-        logger.info("source %-12s p=%.3f tokens=%d packing=%s", name, prob, tokens, data.packing.get(name, "-"))
+        logger.info(
+            "source %-12s p=%.3f tokens=%d packing=%s", name, prob, tokens, data.packing.get(name, "-")
+        )
 
-    trainer = PretrainTrainer(model=model, args=args, mixture=mixture, validation=data.validation,
-                              processing_class=tokenizer)
+    trainer = PretrainTrainer(
+        model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
+    )
     checkpoint = resume_checkpoint(args)
     initial = {} if checkpoint else nested_eval(trainer.evaluate())
     trainer.eval_seconds = 0.0

@@ -8,7 +8,7 @@ the saved tokenizer will later split. The steps are HF's own functions, so the t
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import sacremoses
 from transformers.models.xlm.tokenization_xlm import (
@@ -21,12 +21,12 @@ from transformers.models.xlm.tokenization_xlm import (
 CUSTOM_SEGMENTERS = ("zh", "th")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _normalizer(lang: str) -> sacremoses.MosesPunctNormalizer:
     return sacremoses.MosesPunctNormalizer(lang=lang)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tokenizer(lang: str) -> sacremoses.MosesTokenizer:
     return sacremoses.MosesTokenizer(lang=lang)
 
@@ -43,6 +43,8 @@ def pretokenize(text: str, lang: str, lowercase_and_remove_accents: bool = True)
         import rjieba
 
         words = moses_pipeline(" ".join(rjieba.cut(text)), lang).split()
+    elif lang == "ja":
+        words = _kytea_words(moses_pipeline(text, lang))
     elif lang == "th":
         from pythainlp.tokenize import word_tokenize
 
@@ -55,6 +57,17 @@ def pretokenize(text: str, lang: str, lowercase_and_remove_accents: bool = True)
     if lowercase_and_remove_accents:
         words = lowercase_and_remove_accent(words)
     return [w for w in words if w and not w.isspace()]
+
+
+def _kytea_words(text: str) -> list[str]:
+    """Japanese words by KyTea, as `XLMTokenizer` segments them (needs Mykytea and its model)."""
+    try:
+        import Mykytea
+    except ImportError:
+        raise ImportError("ja text needs KyTea and its Python wrapper (pip install kytea)") from None
+    import os
+
+    return list(Mykytea.Mykytea(f"-model {os.path.expanduser('~')}/local/share/kytea/model.bin").getWS(text))
 
 
 def xlm_tokenize(tokenizer, text: str, lang: str) -> list[str]:

@@ -58,7 +58,9 @@ class PretrainTrainer(Trainer):
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     @torch.no_grad()
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+    def evaluate(
+        self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
         """``eval.<objective>_ppl.<lang>`` and ``eval.<objective>_acc.<lang>`` for every validation set."""
         started = time.perf_counter()
         model = self.accelerator.unwrap_model(self.model)

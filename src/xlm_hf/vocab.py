@@ -61,7 +61,9 @@ def language_files(config: VocabConfig) -> dict[str, list[Path]]:
             if config.use_parallel:
                 paths += sorted((data_dir / "para").glob(f"*-*.{lang}"))
         if not paths:
-            raise ConfigError(f"vocab.languages: no text for {lang!r} (looked in {config.data_dir}/mono and para)")
+            raise ConfigError(
+                f"vocab.languages: no text for {lang!r} (looked in {config.data_dir}/mono and para)"
+            )
         found[lang] = paths
     return found
 
@@ -95,9 +97,7 @@ def _pretokenize_job(job: tuple[str, bool, list[str]]) -> list[str]:
     return [" ".join(pretokenize(line, lang, lower)) for line in lines]
 
 
-def normalise(
-    lines: list[str], lang: str, lowercase: bool, num_proc: int, desc: str = ""
-) -> dict[str, str]:
+def normalise(lines: list[str], lang: str, lowercase: bool, num_proc: int, desc: str = "") -> dict[str, str]:
     """Normalised form of each distinct line (each line is processed once)."""
     distinct = list(dict.fromkeys(lines))
     chunk = max(1, min(2000, math.ceil(len(distinct) / (4 * num_proc))))
@@ -117,7 +117,9 @@ def normalise(
     return dict(zip(distinct, out))
 
 
-def learn_bpe(sentences: Iterable[str], vocab_size: int, min_frequency: int) -> tuple[list[str], list[tuple[str, str]]]:
+def learn_bpe(
+    sentences: Iterable[str], vocab_size: int, min_frequency: int
+) -> tuple[list[str], list[tuple[str, str]]]:
     """(tokens, merges) learned by the `tokenizers` BPE trainer on whitespace-split words."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
@@ -203,7 +205,9 @@ def build_vocab(config: VocabConfig) -> Path:
 
     tokens, merges = learn_bpe(normalised, config.vocab_size - len(SPECIAL_TOKENS), config.min_frequency)
     bpe = Tokenizer.from_str(_bpe_json(tokens, merges)).model
-    alphabet = set().union(*(character_alphabet(lines[lang], config.lowercase_and_remove_accent) for lang in languages))
+    alphabet = set().union(
+        *(character_alphabet(lines[lang], config.lowercase_and_remove_accent) for lang in languages)
+    )
     vocab = order_vocabulary(tokens, word_counts, lambda w: [t.value for t in bpe.tokenize(w)], alphabet)
 
     output_dir = Path(config.output_dir)
@@ -234,7 +238,9 @@ def build_vocab(config: VocabConfig) -> Path:
         if any(heldout.values()):
             (tmp / "heldout").mkdir()
             for lang, held in heldout.items():
-                (tmp / "heldout" / f"{lang}.txt").write_text("".join(s + "\n" for s in held), encoding="utf-8")
+                (tmp / "heldout" / f"{lang}.txt").write_text(
+                    "".join(s + "\n" for s in held), encoding="utf-8"
+                )
         if output_dir.exists():
             shutil.rmtree(output_dir)
         os.replace(tmp, output_dir)
@@ -257,6 +263,16 @@ def _bpe_json(tokens: list[str], merges: list[tuple[str, str]]) -> str:
         "vocab": {t: i for i, t in enumerate(["<unk>", *[t for t in tokens if t != "<unk>"]])},
         "merges": [list(m) for m in merges],
     }
-    return json.dumps({"version": "1.0", "model": model, "added_tokens": [], "normalizer": None,
-                       "pre_tokenizer": None, "post_processor": None, "decoder": None, "truncation": None,
-                       "padding": None})
+    return json.dumps(
+        {
+            "version": "1.0",
+            "model": model,
+            "added_tokens": [],
+            "normalizer": None,
+            "pre_tokenizer": None,
+            "post_processor": None,
+            "decoder": None,
+            "truncation": None,
+            "padding": None,
+        }
+    )

@@ -40,7 +40,9 @@ def pair_input(a: list[int], b: list[int], lang_id: int, max_len: int, eos: int 
 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, max_len: int) -> dict[str, list]:
     out: dict[str, list] = {"input_ids": [], "langs": [], "labels": []}
-    for premise, hypothesis, label, lang in zip(batch["premise"], batch["hypothesis"], batch["label"], batch["lang"]):
+    for premise, hypothesis, label, lang in zip(
+        batch["premise"], batch["hypothesis"], batch["label"], batch["lang"]
+    ):
         a, b = xlm_encode(tokenizer, premise, lang), xlm_encode(tokenizer, hypothesis, lang)
         example = pair_input(a, b, tokenizer.lang2id[lang], max_len, eos=tokenizer.sep_token_id)
         out["input_ids"].append(example["input_ids"])
@@ -92,7 +94,9 @@ class XnliTrainer(Trainer):
         kwargs.setdefault("compute_metrics", accuracy_metrics)
         super().__init__(*args, **kwargs)
 
-    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+    def evaluate(
+        self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"
+    ) -> dict[str, float]:
         datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
         if not isinstance(datasets, dict):
             return super().evaluate(datasets, ignore_keys, metric_key_prefix)
@@ -117,7 +121,9 @@ def final_report(trainer: Trainer, splits: dict[str, dict[str, Dataset]]) -> dic
         table: dict[str, float] = {}
         for lang, ds in per_lang.items():
             prediction = trainer.predict(ds, metric_key_prefix=f"{split}_{lang}")
-            scores = metric.compute(predictions=prediction.predictions.argmax(-1), references=prediction.label_ids)
+            scores = metric.compute(
+                predictions=prediction.predictions.argmax(-1), references=prediction.label_ids
+            )
             table[lang] = scores["accuracy"]
             out["confusion_matrices"].setdefault(split, {})[lang] = scores["confusion_matrix"]
         table["avg"] = float(np.mean(list(table.values())))
@@ -132,7 +138,9 @@ def markdown_table(results: dict[str, Any]) -> str:
     header = "| split | " + " | ".join(langs + ["avg"]) + " |"
     rule = "|---|" + "---|" * (len(langs) + 1)
     rows = [
-        f"| {split} | " + " | ".join(f"{100 * results[split].get(lang, float('nan')):.1f}" for lang in langs + ["avg"]) + " |"
+        f"| {split} | "
+        + " | ".join(f"{100 * results[split].get(lang, float('nan')):.1f}" for lang in langs + ["avg"])
+        + " |"
         for split in splits
     ]
     title = (
@@ -147,7 +155,10 @@ def write_results(results: dict[str, Any], output_dir: str) -> dict[str, Any]:
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = markdown_table(results)
-    for name, text in (("xnli_results.json", json.dumps(results, indent=2) + "\n"), ("xnli_results.md", table)):
+    for name, text in (
+        ("xnli_results.json", json.dumps(results, indent=2) + "\n"),
+        ("xnli_results.md", table),
+    ):
         tmp = out / f".{name}.tmp"
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, out / name)

@@ -26,7 +26,10 @@ def test_docstring_examples_are_exact(module):
 def test_mlm_exact_tensors():
     collate = MaskingCollator(vocab_size=30, mlm_probability=0.4)
     batch = collate(
-        [{"input_ids": [1, 15, 16, 17, 18, 19, 20, 1], "langs": 2}, {"input_ids": [1, 21, 22, 1], "langs": 3}],
+        [
+            {"input_ids": [1, 15, 16, 17, 18, 19, 20, 1], "langs": 2},
+            {"input_ids": [1, 21, 22, 1], "langs": 3},
+        ],
         torch.Generator().manual_seed(3),
     )
     assert batch["input_ids"].tolist() == [[5, 15, 17, 24, 18, 5, 20, 1], [1, 21, 22, 1, 2, 2, 2, 2]]
@@ -81,8 +84,10 @@ def test_masking_proportions_80_10_10():
 def test_padding_is_never_a_target(lengths, seed):
     gen = torch.Generator().manual_seed(seed)
     examples = [{"input_ids": torch.randint(14, 50, (n,), generator=gen), "langs": 0} for n in lengths]
-    for collate in (MaskingCollator(vocab_size=50, mlm_probability=0.5),
-                    MaskingCollator(vocab_size=50, word_weights=torch.ones(50))):
+    for collate in (
+        MaskingCollator(vocab_size=50, mlm_probability=0.5),
+        MaskingCollator(vocab_size=50, word_weights=torch.ones(50)),
+    ):
         batch = collate(examples, gen)
         assert not (batch["labels"] != -100)[batch["attention_mask"] == 0].any()
         assert (batch["labels"] != -100).any()

@@ -44,17 +44,37 @@ def test_sections_are_typed_and_defaults_follow_xlm():
 @pytest.mark.parametrize(
     ("section", "values", "expected"),
     [
-        (DataConfig, {"languages": ["en"], "data_dir": "d", "objectivs": ["mlm"]}, "data.objectivs: unknown key"),
-        (DataConfig, {"languages": ["en"], "data_dir": "d", "max_seq_length": "long"}, "data.max_seq_length: expected an integer"),
-        (DataConfig, {"languages": ["en"], "data_dir": "d", "objectives": ["mlm", "xlm"]}, "data.objectives: unknown objective"),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "objectivs": ["mlm"]},
+            "data.objectivs: unknown key",
+        ),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "max_seq_length": "long"},
+            "data.max_seq_length: expected an integer",
+        ),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "objectives": ["mlm", "xlm"]},
+            "data.objectives: unknown objective",
+        ),
         (DataConfig, {"languages": "en", "data_dir": "d"}, "data.languages: expected a list"),
         (DataConfig, {"languages": ["en"], "data_dir": "d", "mlm_probability": 1.5}, "data.mlm_probability"),
-        (DataConfig, {"languages": ["en"], "data_dir": "d", "tlm_long_pairs": "skip"}, "data.tlm_long_pairs: 'skip' is not one of"),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "tlm_long_pairs": "skip"},
+            "data.tlm_long_pairs: 'skip' is not one of",
+        ),
         (DataConfig, {"languages": ["en", "fr"], "data_dir": "d", "tlm_pairs": ["en-de"]}, "data.tlm_pairs"),
         (DataConfig, {"data_dir": "d"}, "data.languages: required key is missing"),
         (DataConfig, {"languages": ["en"], "objectives": ["mlm"]}, "data.data_dir"),
         (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "alpha": 0}, "vocab.alpha"),
-        (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "lowercase_and_remove_accent": "yes"}, "vocab.lowercase_and_remove_accent: expected true or false"),
+        (
+            VocabConfig,
+            {"languages": ["en"], "output_dir": "o", "data_dir": "d", "lowercase_and_remove_accent": "yes"},
+            "vocab.lowercase_and_remove_accent: expected true or false",
+        ),
         (PretrainingArguments, {"max_steps": 1.5}, "training.max_steps: expected an integer"),
         (PretrainingArguments, {"no_such_field": 1}, "training.no_such_field: unknown key"),
     ],
@@ -65,7 +85,9 @@ def test_bad_values_fail_with_the_key(section, values, expected):
 
 
 def test_overrides_all_spellings_and_yaml_values():
-    assert parse_overrides(["training.max_steps=10", "--data.languages", "[en, fr]", "--model.causal=true"]) == {
+    assert parse_overrides(
+        ["training.max_steps=10", "--data.languages", "[en, fr]", "--model.causal=true"]
+    ) == {
         "training.max_steps": 10,
         "data.languages": ["en", "fr"],
         "model.causal": True,
@@ -79,7 +101,9 @@ def test_override_wins_over_recipe_and_unknown_section_fails(tmp_path):
     recipe.write_text("vocab:\n  languages: [en]\n  output_dir: o\n  data_dir: d\n  alpha: 0.3\n")
     sections = load_sections(recipe, ["vocab.alpha=0.9"], {"vocab": VocabConfig})
     assert sections["vocab"].alpha == 0.9
-    assert "traning: unknown section" in _error(load_sections, recipe, ["traning.seed=1"], {"vocab": VocabConfig})
+    assert "traning: unknown section" in _error(
+        load_sections, recipe, ["traning.seed=1"], {"vocab": VocabConfig}
+    )
 
 
 def test_bad_yaml_and_missing_file_name_the_place(tmp_path):
@@ -97,7 +121,9 @@ def test_environment_interpolation(monkeypatch):
     assert interpolate("${XNLI_DIR:-${XLM_HF_SAMPLE}/xnli}", "k") == "/x"
     monkeypatch.delenv("XNLI_DIR")
     assert interpolate("${XNLI_DIR:-${XLM_HF_SAMPLE}/xnli}", "k") == f"{SAMPLE_DIR}/xnli"
-    assert "data.data_dir: environment variable NOPE_DIR is not set" in _error(interpolate, "${NOPE_DIR}", "data.data_dir")
+    assert "data.data_dir: environment variable NOPE_DIR is not set" in _error(
+        interpolate, "${NOPE_DIR}", "data.data_dir"
+    )
 
 
 def test_cross_section_checks(tmp_path):
@@ -116,7 +142,10 @@ def test_every_pretraining_recipe_parses_and_validates(path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", "/data")
     recipe = load_pretrain_recipe(path)
     assert recipe.training.max_steps > 0
-    assert path.read_text().startswith("# xlm-hf pretrain --config") or "accelerate launch" in path.read_text().splitlines()[0]
+    assert (
+        path.read_text().startswith("# xlm-hf pretrain --config")
+        or "accelerate launch" in path.read_text().splitlines()[0]
+    )
 
 
 @pytest.mark.parametrize("path", _recipe_files("xnli"), ids=lambda p: p.name)

@@ -12,8 +12,13 @@ from xlm_hf.data.corpora import load_corpora, split_indices
 
 
 def _config(cache_dir, **kwargs) -> DataConfig:
-    values = {"languages": ["en", "fr"], "objectives": ["mlm", "tlm"], "data_dir": str(SAMPLE_DIR),
-              "valid_size": 0.1, "cache_dir": str(cache_dir)}
+    values = {
+        "languages": ["en", "fr"],
+        "objectives": ["mlm", "tlm"],
+        "data_dir": str(SAMPLE_DIR),
+        "valid_size": 0.1,
+        "cache_dir": str(cache_dir),
+    }
     return DataConfig(**{**values, **kwargs})
 
 
@@ -52,20 +57,33 @@ def test_split_is_seeded_and_disjoint():
 def test_parallel_files_must_align(tmp_path, cache_dir, sample_vocab_dir):
     (tmp_path / "a.en").write_text("one\ntwo\nthree\n")
     (tmp_path / "a.fr").write_text("un\ndeux\n")
-    config = _config(cache_dir, objectives=["tlm"], data_dir=None, para={"en-fr": [str(tmp_path / "a.en"),
-                                                                               str(tmp_path / "a.fr")]})
+    config = _config(
+        cache_dir,
+        objectives=["tlm"],
+        data_dir=None,
+        para={"en-fr": [str(tmp_path / "a.en"), str(tmp_path / "a.fr")]},
+    )
     with pytest.raises(ConfigError, match=r"data.para.en-fr: .*a.en has 3 lines but .*a.fr has 2"):
         load_corpora(config, sample_vocab_dir)
 
 
 def test_explicit_globs_and_missing_files(tmp_path, cache_dir, sample_vocab_dir):
     for i in range(2):
-        (tmp_path / f"en-{i}.txt").write_text("\n".join(f"sentence {i} number {j} ." for j in range(20)) + "\n")
-    config = _config(cache_dir, languages=["en"], objectives=["mlm"], data_dir=None,
-                     mono={"en": str(tmp_path / "en-*.txt")})
+        (tmp_path / f"en-{i}.txt").write_text(
+            "\n".join(f"sentence {i} number {j} ." for j in range(20)) + "\n"
+        )
+    config = _config(
+        cache_dir,
+        languages=["en"],
+        objectives=["mlm"],
+        data_dir=None,
+        mono={"en": str(tmp_path / "en-*.txt")},
+    )
     data = load_corpora(config, sample_vocab_dir)
     assert len(data.mono_train["en"]) + len(data.mono_valid["en"]) == 40
-    bad = _config(cache_dir, languages=["en"], objectives=["mlm"], data_dir=None, mono={"en": str(tmp_path / "x*")})
+    bad = _config(
+        cache_dir, languages=["en"], objectives=["mlm"], data_dir=None, mono={"en": str(tmp_path / "x*")}
+    )
     with pytest.raises(ConfigError, match="data.mono.en: no file matches"):
         load_corpora(bad, sample_vocab_dir)
 
@@ -77,11 +95,17 @@ def test_hub_sources_go_through_the_seam(cache_dir, sample_vocab_dir, monkeypatc
         calls.append((name, config_name, split))
         if name == "wiki":
             return Dataset.from_dict({"text": [f"the hub sentence {i} ." for i in range(30)] + [""]})
-        return Dataset.from_dict({"translation": [{"en": f"hello {i}", "fr": f"bonjour {i}"} for i in range(20)]})
+        return Dataset.from_dict(
+            {"translation": [{"en": f"hello {i}", "fr": f"bonjour {i}"} for i in range(20)]}
+        )
 
     monkeypatch.setattr(corpora, "hub_load_dataset", fake_load_dataset)
-    config = _config(cache_dir, data_dir=None, mono={"en": "hf:wiki:20231101.en", "fr": "hf:wiki:20231101.fr"},
-                     para={"en-fr": ["hf:opus:en-fr"]})
+    config = _config(
+        cache_dir,
+        data_dir=None,
+        mono={"en": "hf:wiki:20231101.en", "fr": "hf:wiki:20231101.fr"},
+        para={"en-fr": ["hf:opus:en-fr"]},
+    )
     data = load_corpora(config, sample_vocab_dir)
     assert ("wiki", "20231101.en", "train") in calls and ("opus", "en-fr", "train") in calls
     assert len(data.mono_train["en"]) + len(data.mono_valid["en"]) == 30  # the empty row is dropped

@@ -11,13 +11,25 @@ from transformers import XLMConfig, XLMWithLMHeadModel
 from xlm_hf.config import ConfigError, ModelConfig
 from xlm_hf.modeling import XLMWithTargetedLMHead, build_config, load_pretraining_model
 
-TINY = ModelConfig(emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=64, dropout=0.0, attention_dropout=0.0)
+TINY = ModelConfig(
+    emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=64, dropout=0.0, attention_dropout=0.0
+)
 
 
 def _tiny_model(n_langs: int = 2, causal: bool = False) -> XLMWithTargetedLMHead:
     torch.manual_seed(0)
-    config = XLMConfig(vocab_size=60, emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=64, n_langs=n_langs,
-                       dropout=0.0, attention_dropout=0.0, causal=causal, mask_token_id=5)
+    config = XLMConfig(
+        vocab_size=60,
+        emb_dim=32,
+        n_layers=2,
+        n_heads=4,
+        max_position_embeddings=64,
+        n_langs=n_langs,
+        dropout=0.0,
+        attention_dropout=0.0,
+        causal=causal,
+        mask_token_id=5,
+    )
     return XLMWithTargetedLMHead(config).eval()
 
 
@@ -56,8 +68,9 @@ def test_clm_cannot_see_the_next_token():
     torch.testing.assert_close(full[:, :6], other[:, :6])
     assert not torch.allclose(full[:, 6:], other[:, 6:])
     # a non-causal step in the same model does see the change everywhere
-    assert not torch.allclose(model(input_ids=ids, causal=False).logits[:, :6],
-                              model(input_ids=changed, causal=False).logits[:, :6])
+    assert not torch.allclose(
+        model(input_ids=ids, causal=False).logits[:, :6], model(input_ids=changed, causal=False).logits[:, :6]
+    )
     assert model.transformer.causal is False  # switched back after the step
 
 
@@ -84,10 +97,14 @@ def test_saved_model_is_plain_hf(tmp_path):
 def test_continue_from_a_model_checks_languages(tmp_path, sample_tokenizer):
     model = load_pretraining_model(TINY, sample_tokenizer, ["en", "fr"])
     model.save_pretrained(tmp_path)
-    again = load_pretraining_model(ModelConfig(model_name_or_path=str(tmp_path)), sample_tokenizer, ["de", "en"])
+    again = load_pretraining_model(
+        ModelConfig(model_name_or_path=str(tmp_path)), sample_tokenizer, ["de", "en"]
+    )
     assert again.config.lang2id == sample_tokenizer.lang2id
     with pytest.raises(ConfigError, match=r"model.model_name_or_path: languages \['zh'\]"):
         load_pretraining_model(ModelConfig(model_name_or_path=str(tmp_path)), sample_tokenizer, ["en", "zh"])
     (tmp_path / "tokenizer-only").mkdir()
     with pytest.raises(ConfigError, match="has no config.json"):
-        load_pretraining_model(ModelConfig(model_name_or_path=str(tmp_path / "tokenizer-only")), sample_tokenizer, ["en"])
+        load_pretraining_model(
+            ModelConfig(model_name_or_path=str(tmp_path / "tokenizer-only")), sample_tokenizer, ["en"]
+        )

@@ -57,7 +57,10 @@ def test_held_out_lines_are_covered(sample_vocab_dir, sample_tokenizer, lang):
 
 @pytest.mark.parametrize(
     ("lang", "text"),
-    [("en", "the quick brown fox jumps over the lazy dog ."), ("fr", "le café est très bon , n'est-ce pas ?")],
+    [
+        ("en", "the quick brown fox jumps over the lazy dog ."),
+        ("fr", "le café est très bon , n'est-ce pas ?"),
+    ],
 )
 def test_round_trip_tokens_ids_text(sample_tokenizer, lang, text):
     tokens = xlm_tokenize(sample_tokenizer, text, lang)
@@ -112,8 +115,16 @@ def test_missing_language_fails_before_writing(tmp_path):
 def test_explicit_files_and_case_kept(tmp_path):
     text = tmp_path / "en.txt"
     text.write_text("Paris and Berlin are Cities .\n" * 20 + "München is big .\n" * 5)
-    out = build_vocab(VocabConfig(languages=["en"], files={"en": [str(text)]}, output_dir=str(tmp_path / "v"),
-                                  vocab_size=60, min_frequency=1, lowercase_and_remove_accent=False))
+    out = build_vocab(
+        VocabConfig(
+            languages=["en"],
+            files={"en": [str(text)]},
+            output_dir=str(tmp_path / "v"),
+            vocab_size=60,
+            min_frequency=1,
+            lowercase_and_remove_accent=False,
+        )
+    )
     tok = XLMTokenizer.from_pretrained(str(out))
     assert tok.do_lowercase_and_remove_accent is False
     assert tok.decode(tok.encode("München", add_special_tokens=False, lang="en")) == "München"

@@ -87,7 +87,9 @@ class MaskingCollator:
         if self.word_weights is not None:
             weights = self.word_weights[input_ids] * candidates
             n_targets = math.ceil(self.mlm_probability * int(candidates.sum()))
-            chosen = torch.multinomial(weights.flatten().float(), n_targets, replacement=False, generator=generator)
+            chosen = torch.multinomial(
+                weights.flatten().float(), n_targets, replacement=False, generator=generator
+            )
             targets = torch.zeros(input_ids.numel(), dtype=torch.bool)
             targets[chosen] = True
             return targets.view_as(input_ids)

@@ -84,7 +84,9 @@ def para_sources(config: DataConfig) -> dict[str, list[str]]:
     if pairs is None:
         pairs = list(config.para) or _pairs_in_dir(config)
         if not pairs:
-            raise ConfigError(f"data.tlm_pairs: no parallel files among {config.languages} in {config.data_dir}/para")
+            raise ConfigError(
+                f"data.tlm_pairs: no parallel files among {config.languages} in {config.data_dir}/para"
+            )
     sources = {}
     for pair in pairs:
         l1, l2 = pair.split("-")
@@ -126,8 +128,9 @@ def _expand(spec: str, key: str) -> list[str]:
 
 def read_text(paths: list[str], key: str, text_column: str = "text") -> list[str]:
     """Non-empty stripped lines of files, or the text column of a hub dataset."""
-    if paths[0].startswith(HUB_PREFIX):
-        return [t.strip() for t in _hub_split(paths[0], key)[text_column] if t and t.strip()]
+    if paths[0].startswith(HUB_PREFIX):  # documents (Wikipedia articles) become one line per paragraph
+        texts = _hub_split(paths[0], key)[text_column]
+        return [s for t in texts if t for s in (p.strip() for p in t.split("\n")) if s]
     lines: list[str] = []
     for path in paths:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -256,9 +259,16 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
     }
     needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
     for lang, paths in (mono_sources(config) if needs_mono else {}).items():
-        valid_paths = _expand(config.mono_valid[lang], f"data.mono_valid.{lang}") if lang in config.mono_valid else None
-        key = {**base, "name": f"mono.{lang}", "lang": lang, "source": _source_fingerprint(paths),
-               "valid": _source_fingerprint(valid_paths) if valid_paths else None}
+        valid_paths = (
+            _expand(config.mono_valid[lang], f"data.mono_valid.{lang}") if lang in config.mono_valid else None
+        )
+        key = {
+            **base,
+            "name": f"mono.{lang}",
+            "lang": lang,
+            "source": _source_fingerprint(paths),
+            "valid": _source_fingerprint(valid_paths) if valid_paths else None,
+        }
 
         def build(lang=lang, paths=paths, valid_paths=valid_paths) -> DatasetDict:
             lines = read_text(paths, f"data.mono.{lang}", config.text_column)
@@ -267,12 +277,19 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
             if valid_paths:
                 train, valid = lines, read_text(valid_paths, f"data.mono_valid.{lang}", config.text_column)
             else:
-                tr, va = split_indices(len(lines), config.valid_size, config.max_valid_lines, f"{seed}-{lang}")
+                tr, va = split_indices(
+                    len(lines), config.valid_size, config.max_valid_lines, f"{seed}-{lang}"
+                )
                 train, valid = [lines[i] for i in tr], [lines[i] for i in va]
             if config.max_lines_per_language:
                 train = train[: config.max_lines_per_language]
-            return _tokenise_dict({"train": {"text": train}, "valid": {"text": valid}},
-                                  tokenizer_dir, {"input_ids": ("text", lang)}, config.num_proc, f"mono {lang}")
+            return _tokenise_dict(
+                {"train": {"text": train}, "valid": {"text": valid}},
+                tokenizer_dir,
+                {"input_ids": ("text", lang)},
+                config.num_proc,
+                f"mono {lang}",
+            )
 
         data = cached_tokenise(key, cache_dir, build, corpora)
         corpora.mono_train[lang], corpora.mono_valid[lang] = data["train"], data["valid"]
@@ -286,18 +303,30 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
             tr, va = split_indices(len(src), config.valid_size, config.max_valid_lines, f"{seed}-{pair}")
             if config.max_lines_per_language:
                 tr = tr[: config.max_lines_per_language]
-            splits = {name: {"src": [src[i] for i in idx], "tgt": [tgt[i] for i in idx]}
-                      for name, idx in (("train", tr), ("valid", va))}
-            return _tokenise_dict(splits, tokenizer_dir, {"ids1": ("src", l1), "ids2": ("tgt", l2)},
-                                  config.num_proc, f"para {pair}")
+            splits = {
+                name: {"src": [src[i] for i in idx], "tgt": [tgt[i] for i in idx]}
+                for name, idx in (("train", tr), ("valid", va))
+            }
+            return _tokenise_dict(
+                splits,
+                tokenizer_dir,
+                {"ids1": ("src", l1), "ids2": ("tgt", l2)},
+                config.num_proc,
+                f"para {pair}",
+            )
 
         data = cached_tokenise(key, cache_dir, build, corpora)
         corpora.para_train[pair], corpora.para_valid[pair] = data["train"], data["valid"]
     return corpora
 
 
-def _tokenise_dict(splits: dict[str, dict[str, list[str]]], tokenizer_dir: str,
-                   columns: dict[str, tuple[str, str]], num_proc: int, desc: str) -> DatasetDict:
+def _tokenise_dict(
+    splits: dict[str, dict[str, list[str]]],
+    tokenizer_dir: str,
+    columns: dict[str, tuple[str, str]],
+    num_proc: int,
+    desc: str,
+) -> DatasetDict:
     out = {}
     for name, cols in splits.items():
         ds = Dataset.from_dict(cols)

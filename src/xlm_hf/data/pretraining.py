@@ -45,14 +45,16 @@ def token_counts(corpora: Corpora, vocab_size: int) -> torch.Tensor:
     for ds, column in columns:
         ids = ds[column]
         if len(ids):
-            counts += np.bincount(np.concatenate([np.asarray(x, dtype=np.int64) for x in ids] or [[]]),
-                                  minlength=vocab_size)[:vocab_size]
+            counts += np.bincount(
+                np.concatenate([np.asarray(x, dtype=np.int64) for x in ids] or [[]]), minlength=vocab_size
+            )[:vocab_size]
     counts[1] += sum(len(ds) for ds in corpora.mono_train.values())  # each sentence ends with </s>
     return torch.from_numpy(counts)
 
 
-def build_pretraining_data(config: DataConfig, corpora: Corpora, tokenizer, batch_size: int,
-                           eval_batch_size: int) -> PretrainingData:
+def build_pretraining_data(
+    config: DataConfig, corpora: Corpora, tokenizer, batch_size: int, eval_batch_size: int
+) -> PretrainingData:
     lang2id = tokenizer.lang2id
     weights = None
     if config.sample_alpha > 0:
@@ -73,28 +75,42 @@ def build_pretraining_data(config: DataConfig, corpora: Corpora, tokenizer, batc
         for lang in config.languages:
             blocks = pack_stream(corpora.mono_train[lang]["input_ids"], config.max_seq_length)
             if len(blocks) == 0:
-                logger.warning("%s: %s has fewer than %d training tokens; skipped", objective, lang,
-                               config.max_seq_length)
+                logger.warning(
+                    "%s: %s has fewer than %d training tokens; skipped",
+                    objective,
+                    lang,
+                    config.max_seq_length,
+                )
                 continue
             out.packing[f"{objective}.{lang}"] = packing_efficiency(blocks)
             out.sources.append(stream_source(objective, lang, lang2id[lang], blocks, batch_size, collate))
             valid = pack_stream(corpora.mono_valid[lang]["input_ids"], config.max_seq_length, keep_tail=True)
             examples = [{"input_ids": row, "langs": lang2id[lang]} for row in torch.from_numpy(valid)]
-            out.validation.append(_fixed_batches(objective, lang, examples,
-                                                 _chunks(len(examples), eval_batch_size), collate))
+            out.validation.append(
+                _fixed_batches(objective, lang, examples, _chunks(len(examples), eval_batch_size), collate)
+            )
     if "tlm" in config.objectives:
         for pair, train in corpora.para_train.items():
             l1, l2 = pair.split("-")
-            ids1, ids2, n_long = filter_pairs(train["ids1"], train["ids2"], config.tlm_max_len, config.tlm_long_pairs)
+            ids1, ids2, n_long = filter_pairs(
+                train["ids1"], train["ids2"], config.tlm_max_len, config.tlm_long_pairs
+            )
             out.dropped_pairs[pair] = n_long if config.tlm_long_pairs == "drop" else 0
-            v1, v2, _ = filter_pairs(corpora.para_valid[pair]["ids1"], corpora.para_valid[pair]["ids2"],
-                                     config.tlm_max_len, "truncate")
+            v1, v2, _ = filter_pairs(
+                corpora.para_valid[pair]["ids1"],
+                corpora.para_valid[pair]["ids2"],
+                config.tlm_max_len,
+                "truncate",
+            )
             for name, (a, b), ids in ((pair, (l1, l2), (ids1, ids2)), (f"{l2}-{l1}", (l2, l1), (ids2, ids1))):
                 if not ids[0]:
                     continue
                 lang_ids = (lang2id[a], lang2id[b])
-                out.sources.append(tlm_source(name, lang_ids, ids[0], ids[1], batch_size,
-                                              config.tlm_tokens_per_batch, masking))
+                out.sources.append(
+                    tlm_source(
+                        name, lang_ids, ids[0], ids[1], batch_size, config.tlm_tokens_per_batch, masking
+                    )
+                )
                 va, vb = (v1, v2) if name == pair else (v2, v1)
                 examples = [tlm_example(x, y, *lang_ids) for x, y in zip(va, vb)]
                 batches = length_batches([len(e["input_ids"]) for e in examples], eval_batch_size)
@@ -106,8 +122,9 @@ def _chunks(n: int, size: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n))) for i in range(0, n, size)]
 
 
-def _fixed_batches(objective: str, name: str, examples: list[dict], batches: list[list[int]],
-                   collate) -> ValidationSet:
+def _fixed_batches(
+    objective: str, name: str, examples: list[dict], batches: list[list[int]], collate
+) -> ValidationSet:
     generator = torch.Generator().manual_seed(VALIDATION_SEED)
     collated = []
     for idx in batches:

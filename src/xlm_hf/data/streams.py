@@ -24,8 +24,9 @@ EOS = 1
 PAD = 2
 
 
-def pack_stream(sentences: Sequence[Sequence[int]], block: int, eos: int = EOS, pad: int = PAD,
-                keep_tail: bool = False) -> np.ndarray:
+def pack_stream(
+    sentences: Sequence[Sequence[int]], block: int, eos: int = EOS, pad: int = PAD, keep_tail: bool = False
+) -> np.ndarray:
     """[n_blocks, block] array of the stream ``</s> s1 </s> s2 </s> ...``.
 
     The tail shorter than a block is dropped for training (``keep_tail=False``) and right-padded
@@ -49,7 +50,9 @@ def packing_efficiency(blocks: np.ndarray, pad: int = PAD) -> float:
     return float((blocks != pad).mean()) if blocks.size else 0.0
 
 
-def tlm_example(a: Sequence[int], b: Sequence[int], lang1: int, lang2: int, eos: int = EOS) -> dict[str, list[int]]:
+def tlm_example(
+    a: Sequence[int], b: Sequence[int], lang1: int, lang2: int, eos: int = EOS
+) -> dict[str, list[int]]:
     """``</s> A </s> </s> B </s>`` with per-token languages and positions restarting at B.
 
     >>> tlm_example([7, 8], [9], lang1=0, lang2=3)
@@ -63,8 +66,9 @@ def tlm_example(a: Sequence[int], b: Sequence[int], lang1: int, lang2: int, eos:
     }
 
 
-def filter_pairs(ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]], max_len: int,
-                 long_pairs: str = "drop") -> tuple[list[list[int]], list[list[int]], int]:
+def filter_pairs(
+    ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]], max_len: int, long_pairs: str = "drop"
+) -> tuple[list[list[int]], list[list[int]], int]:
     """Pairs whose sentences fit `max_len` tokens: drop the others (XLM) or truncate them."""
     out1, out2, n_long = [], [], 0
     for a, b in zip(ids1, ids2):
@@ -80,7 +84,9 @@ def filter_pairs(ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]], m
     return out1, out2, n_long
 
 
-def length_batches(lengths: Sequence[int], batch_size: int, tokens_per_batch: int | None = None) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[int], batch_size: int, tokens_per_batch: int | None = None
+) -> list[list[int]]:
     """Indices grouped by similar length: at most `batch_size` items, or `tokens_per_batch` tokens (padded)."""
     order = np.argsort(np.asarray(lengths), kind="stable")
     batches, current, longest = [], [], 0
@@ -143,7 +149,9 @@ class Source:
     def shard(self, rank: int, world: int) -> Source:
         """This rank's share of the batches (every rank keeps at least one)."""
         mine = self.batches[rank::world] or self.batches[rank % len(self.batches) :: len(self.batches)]
-        return Source(self.objective, self.name, self.examples, mine, self.n_tokens, self.collate, self.causal)
+        return Source(
+            self.objective, self.name, self.examples, mine, self.n_tokens, self.collate, self.causal
+        )
 
     def batch(self, index: int, generator: torch.Generator | None) -> dict:
         out = self.collate([self.examples[i] for i in self.batches[index]], generator)
@@ -151,16 +159,26 @@ class Source:
         return out
 
 
-def stream_source(objective: str, lang: str, lang_id: int, blocks: np.ndarray, batch_size: int,
-                  collate: Callable[..., dict]) -> Source:
+def stream_source(
+    objective: str, lang: str, lang_id: int, blocks: np.ndarray, batch_size: int, collate: Callable[..., dict]
+) -> Source:
     """Blocks of one language, `batch_size` consecutive block indices per batch (shuffled per epoch)."""
     examples = [{"input_ids": row, "langs": lang_id} for row in torch.from_numpy(blocks)]
-    batches = [list(range(i, min(i + batch_size, len(examples)))) for i in range(0, len(examples), batch_size)]
+    batches = [
+        list(range(i, min(i + batch_size, len(examples)))) for i in range(0, len(examples), batch_size)
+    ]
     return Source(objective, lang, examples, batches, int((blocks != PAD).sum()), collate, objective == "clm")
 
 
-def tlm_source(pair: str, lang_ids: tuple[int, int], ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]],
-               batch_size: int, tokens_per_batch: int | None, collate: Callable[..., dict]) -> Source:
+def tlm_source(
+    pair: str,
+    lang_ids: tuple[int, int],
+    ids1: Sequence[Sequence[int]],
+    ids2: Sequence[Sequence[int]],
+    batch_size: int,
+    tokens_per_batch: int | None,
+    collate: Callable[..., dict],
+) -> Source:
     """One TLM direction: ``pair`` names the language that comes first (``fr-en``: French first)."""
     examples = [tlm_example(a, b, *lang_ids) for a, b in zip(ids1, ids2)]
     lengths = [len(e["input_ids"]) for e in examples]
@@ -175,8 +193,14 @@ class MixtureBatches(IterableDataset):
     batches, which is what makes `resume_from_checkpoint` continue on the same data.
     """
 
-    def __init__(self, sources: Sequence[Source], alpha: float | str = 0.7, seed: int = 0,
-                 rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        alpha: float | str = 0.7,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         if not sources:
             raise ValueError("no training data: every source is empty")
         self.sources = [s.shard(rank, world_size) for s in sources]

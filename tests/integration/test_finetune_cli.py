@@ -1,0 +1,102 @@
+"""XNLI end to end: a tiny fine-tune writes results for every language; modes; pretraining when missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xlm_hf import SAMPLE_DIR
+from xlm_hf.cli import main
+
+from .test_pretrain_cli import tiny_recipe
+
+pytestmark = pytest.mark.slow
+LANGS = ["en", "fr", "es", "de"]
+
+
+def xnli_recipe(tmp: Path, model: Path, **xnli) -> Path:
+    recipe = {
+        "xnli": {
+            "model_name_or_path": str(model),
+            "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
+            "eval": str(SAMPLE_DIR / "xnli"),
+            "languages": LANGS,
+            "max_seq_length": 64,
+            "max_train_examples": 96,
+            **xnli,
+        },
+        "training": {
+            "output_dir": str(tmp / "xnli"),
+            "num_train_epochs": 2,
+            "per_device_train_batch_size": 16,
+            "learning_rate": 1e-3,
+            "logging_steps": 5,
+            "seed": 0,
+            "disable_tqdm": True,
+        },
+    }
+    path = tmp / "xnli.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory) -> Path:
+    """A tiny de/en/es/fr model; the XNLI recipe pretrains it itself (the model dir is missing)."""
+    tmp = tmp_path_factory.mktemp("xnli")
+    langs = ["de", "en", "es", "fr"]
+    pre = tiny_recipe(
+        tmp,
+        vocab={"languages": langs},
+        data={"languages": langs, "objectives": ["mlm"]},
+        training={"max_steps": 10, "eval_steps": 10, "save_steps": 10},
+    )
+    model = tmp / "model"
+    assert main(["finetune-xnli", "--config", str(xnli_recipe(tmp, model, pretrain_recipe=str(pre)))]) == 0
+    return tmp
+
+
+def test_zero_shot_results_cover_every_language(pretrained):
+    assert (pretrained / "model" / "config.json").exists()  # pretrained on demand
+    results = json.loads((pretrained / "xnli" / "xnli_results.json").read_text())
+    assert results["train_languages"] == ["en"] and results["selected_by"] == "dev.en"
+    for split in ("dev", "test"):
+        assert set(results[split]) == {*LANGS, "avg"}
+        assert all(0.0 <= acc <= 1.0 for acc in results[split].values())
+        for lang in LANGS:
+            matrix = results["confusion_matrices"][split][lang]
+            assert len(matrix) == 3 and sum(map(sum, matrix)) == 60
+            assert sum(matrix[i][i] for i in range(3)) / 60 == pytest.approx(results[split][lang])
+    table = (pretrained / "xnli" / "xnli_results.md").read_text()
+    assert "| split | en | fr | es | de | avg |" in table and "| dev |" in table and "| test |" in table
+
+
+def test_translate_train_all_selects_on_the_average(pretrained, tmp_path):
+    rows = (SAMPLE_DIR / "nli-en" / "sample.train.tsv").read_text().splitlines()[:48]
+    mt = tmp_path / "mt"
+    mt.mkdir()
+    for lang in ("en", "fr"):  # XNLI-MT layout: header premise/hypo/label, "contradictory"
+        body = [line.replace("\tcontradiction", "\tcontradictory") for line in rows]
+        (mt / f"multinli.train.{lang}.tsv").write_text("premise\thypo\tlabel\n" + "\n".join(body) + "\n")
+    recipe = xnli_recipe(
+        tmp_path,
+        pretrained / "model",
+        train=str(mt),
+        mode="translate-train-all",
+        selected_by="average",
+        languages=["en", "fr"],
+        test="no",
+    )
+    assert main(["finetune-xnli", "--config", str(recipe), "training.num_train_epochs=1"]) == 0
+    results = json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())
+    assert results["train_languages"] == ["en", "fr"] and results["selected_by"] == "dev.avg"
+    assert results["train_examples"] == 96 and "test" not in results
+
+
+def test_unknown_language_fails_naming_the_key(pretrained, tmp_path, capsys):
+    recipe = xnli_recipe(tmp_path, pretrained / "model", languages=["en", "sw"])
+    assert main(["finetune-xnli", "--config", str(recipe)]) == 2
+    assert "xnli.model_name_or_path: languages ['sw']" in capsys.readouterr().err

@@ -1,0 +1,164 @@
+"""End to end through the CLI: a tiny MLM+TLM run on the sample, export, resume, CLM, bad recipes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from xlm_hf import SAMPLE_DIR
+from xlm_hf.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_recipe(tmp: Path, **sections) -> Path:
+    recipe = {
+        "vocab": {
+            "languages": ["en", "fr"],
+            "data_dir": str(SAMPLE_DIR),
+            "output_dir": str(tmp / "vocab"),
+            "vocab_size": 1500,
+            "sentences_per_language": 600,
+        },
+        "data": {
+            "languages": ["en", "fr"],
+            "objectives": ["mlm", "tlm"],
+            "data_dir": str(SAMPLE_DIR),
+            "max_seq_length": 32,
+            "valid_size": 0.1,
+            "tlm_max_len": 40,
+            "cache_dir": str(tmp / "cache"),
+        },
+        "model": {
+            "tokenizer": str(tmp / "vocab"),
+            "emb_dim": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "max_position_embeddings": 96,
+            "dropout": 0.0,
+            "attention_dropout": 0.0,
+        },
+        "training": {
+            "output_dir": str(tmp / "out"),
+            "max_steps": 40,
+            "per_device_train_batch_size": 8,
+            "learning_rate": 3e-3,
+            "warmup_steps": 5,
+            "eval_steps": 20,
+            "save_steps": 20,
+            "logging_steps": 10,
+            "seed": 0,
+            "disable_tqdm": True,
+        },
+    }
+    for name, values in sections.items():
+        recipe[name].update(values)
+    path = tmp / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("pretrain")
+    assert main(["pretrain", "--config", str(tiny_recipe(tmp))]) == 0
+    return tmp
+
+
+def test_results_json_has_the_promised_keys_and_perplexity_falls(trained):
+    results = json.loads((trained / "out" / "results.json").read_text())
+    for key in ("train_loss", "train_runtime", "train_tokens", "train_tokens_per_second"):
+        assert results[key] > 0, key
+    assert set(results["eval"]) == {"mlm_ppl", "mlm_acc", "tlm_ppl", "tlm_acc"}
+    assert set(results["eval"]["mlm_ppl"]) == {"en", "fr"}
+    assert set(results["eval"]["tlm_ppl"]) == {"en-fr", "fr-en"}
+    for metric in ("mlm_ppl", "tlm_ppl"):
+        for lang, final in results["eval"][metric].items():
+            assert final < 0.8 * results["initial_eval"][metric][lang], (metric, lang)
+    assert all(0 <= v <= 1 for v in results["eval"]["mlm_acc"].values())
+    assert all(v >= 0.99 for v in results["packing_efficiency"].values())
+    assert results["train_steps"] == 40
+
+
+def test_parameters_changed_from_initialisation(trained):
+    from transformers import XLMTokenizer, set_seed
+
+    from xlm_hf.config import ModelConfig
+    from xlm_hf.modeling import load_pretraining_model
+
+    recipe = yaml.safe_load((trained / "recipe.yaml").read_text())
+    set_seed(0)
+    initial = load_pretraining_model(
+        ModelConfig(**recipe["model"]), XLMTokenizer.from_pretrained(str(trained / "vocab")), ["en", "fr"]
+    )
+    final = load_file(str(trained / "out" / "model.safetensors"))
+    changed = [n for n, p in initial.state_dict().items() if n in final and not torch.allclose(p, final[n])]
+    assert len(changed) >= 0.9 * len(final)
+
+
+def test_export_loads_with_transformers_alone_and_fills_masks(trained):
+    from transformers import XLMTokenizer, XLMWithLMHeadModel, pipeline
+
+    out = trained / "out"
+    assert json.loads((out / "config.json").read_text())["architectures"] == ["XLMWithLMHeadModel"]
+    model = XLMWithLMHeadModel.from_pretrained(str(out))
+    tokenizer = XLMTokenizer.from_pretrained(str(out))
+    assert model.config.mask_token_id == tokenizer.mask_token_id == 5
+    fill = pipeline("fill-mask", model=model, tokenizer=tokenizer)
+    predictions = fill("the weather is <special1> today .")
+    assert len(predictions) == 5 and all(p["token_str"] for p in predictions)
+    assert predictions[0]["score"] >= predictions[-1]["score"]
+
+
+def test_checkpoints_and_resume(trained):
+    out = trained / "out"
+    assert (out / "checkpoint-20").is_dir() and (out / "checkpoint-40").is_dir()
+    code = main(
+        [
+            "pretrain",
+            "--config",
+            str(trained / "recipe.yaml"),
+            "training.max_steps=50",
+            "training.save_steps=50",
+            "training.resume_from_checkpoint=last",
+        ]
+    )
+    assert code == 0
+    state = json.loads((out / "checkpoint-50" / "trainer_state.json").read_text())
+    assert state["global_step"] == 50
+    results = json.loads((out / "results.json").read_text())
+    assert results["train_steps"] == 50 and results["initial_eval"] == {}
+
+
+def test_clm_run_saves_a_causal_model(tmp_path):
+    recipe = tiny_recipe(
+        tmp_path,
+        data={"objectives": ["clm"]},
+        model={"causal": True},
+        training={"max_steps": 6, "eval_steps": 6, "save_steps": 6},
+    )
+    assert main(["pretrain", "--config", str(recipe)]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results["eval"]) == {"clm_ppl", "clm_acc"}
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["causal"] is True
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.objectivs=[mlm]", "data.objectivs: unknown key"),
+        ("training.learning_rate=fast", "training.learning_rate: expected a number"),
+        ("model.emb_dim=30", "model.emb_dim: must be a multiple of model.n_heads"),
+    ],
+)
+def test_bad_recipe_fails_before_any_work(tmp_path, capsys, override, message):
+    recipe = tiny_recipe(tmp_path)
+    assert main(["pretrain", "--config", str(recipe), override]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "vocab").exists()
