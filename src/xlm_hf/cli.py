@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 
 from xlm_hf.config import ConfigError
 
@@ -36,6 +37,8 @@ def _setup_logging() -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
     transformers.logging.set_verbosity_warning()
+    # torch warns once per data loader that pin_memory has no effect without a GPU: noise on CPU runs
+    warnings.filterwarnings("ignore", message=".*pin_memory.*")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 

@@ -40,7 +40,8 @@ class VocabConfig:
     data_dir: str | None = None  # DIR/mono/<lang>.txt (+ DIR/para/*.<lang> when use_parallel)
     files: dict[str, list[str]] = field(default_factory=dict)  # lang -> explicit files or globs
     use_parallel: bool = True  # also learn from the <lang> side of DIR/para/*
-    vocab_size: int = 10000  # total size, specials included (XNLI-15 paper: 95k)
+    vocab_size: int = 10000  # specials + learned BPE tokens (XNLI-15: 95k); characters of the corpus
+    # that the sampled sentences missed are added on top, so no character becomes <unk>
     alpha: float = 0.5  # p_lang ∝ n_lang^alpha when sampling training sentences
     sentences_per_language: int = 100000  # mean sentences per language drawn for learning merges
     min_frequency: int = 2

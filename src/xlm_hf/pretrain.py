@@ -199,9 +199,11 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sys
+
     from xlm_hf.cli import main as cli_main
 
-    return cli_main(["pretrain", *(argv if argv is not None else __import__("sys").argv[1:])])
+    return cli_main(["pretrain", *(argv if argv is not None else sys.argv[1:])])
 
 
 if __name__ == "__main__":

@@ -276,3 +276,16 @@ def _bpe_json(tokens: list[str], merges: list[tuple[str, str]]) -> str:
             "padding": None,
         }
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m xlm_hf.vocab --config RECIPE`` (the same as ``xlm-hf vocab``)."""
+    import sys
+
+    from xlm_hf.cli import main as cli_main
+
+    return cli_main(["vocab", *(argv if argv is not None else sys.argv[1:])])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

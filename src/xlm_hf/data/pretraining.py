@@ -12,7 +12,6 @@ from xlm_hf.config import DataConfig
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.corpora import Corpora
 from xlm_hf.data.streams import (
-    PAD,
     Source,
     filter_pairs,
     length_batches,
@@ -132,6 +131,3 @@ def _fixed_batches(
         batch["causal"] = objective == "clm"
         collated.append(batch)
     return ValidationSet(objective, name, collated)
-
-
-__all__ = ["PAD", "PretrainingData", "build_pretraining_data", "token_counts"]

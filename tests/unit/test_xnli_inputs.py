@@ -1,0 +1,36 @@
+"""XNLI inputs as XLM builds them: </s> A </s> B </s>, the example's language, no token_type_ids."""
+
+from __future__ import annotations
+
+from xlm_hf.text import xlm_encode
+from xlm_hf.xnli_training import ClassificationCollator, encode_rows, markdown_table, pair_input
+
+
+def test_pair_ids_langs_and_positions(sample_tokenizer):
+    rows = [{"premise": "Le chat dort.", "hypothesis": "Un animal dort.", "label": 0, "lang": "fr"}]
+    ds = encode_rows(rows, sample_tokenizer, max_len=64)
+    a = xlm_encode(sample_tokenizer, "Le chat dort.", "fr")
+    b = xlm_encode(sample_tokenizer, "Un animal dort.", "fr")
+    assert ds[0]["input_ids"] == [1, *a, 1, *b, 1]
+    assert ds[0]["langs"] == [sample_tokenizer.lang2id["fr"]] * (len(a) + len(b) + 3)
+    assert ds[0]["labels"] == 0
+    batch = ClassificationCollator()([ds[0]])
+    assert set(batch) == {"input_ids", "langs", "attention_mask", "labels"}  # positions: the default 0..n-1
+
+
+def test_truncation_shares_the_budget_longest_first():
+    out = pair_input(list(range(20, 40)), [7, 8, 9], lang_id=2, max_len=12)
+    assert out["input_ids"] == [1, 20, 21, 22, 23, 24, 25, 1, 7, 8, 9, 1]
+    out = pair_input(list(range(20, 30)), list(range(40, 50)), lang_id=2, max_len=11)
+    assert out["input_ids"] == [1, 20, 21, 22, 23, 1, 40, 41, 42, 43, 1]
+
+
+def test_markdown_table_in_percent():
+    results = {
+        "train_languages": ["en"],
+        "selected_by": "dev.en",
+        "mode": "zero-shot",
+        "dev": {"en": 0.5, "fr": 0.25, "avg": 0.375},
+    }
+    table = markdown_table(results)
+    assert "| split | en | fr | avg |" in table and "| dev | 50.0 | 25.0 | 37.5 |" in table
