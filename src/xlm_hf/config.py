@@ -123,11 +123,11 @@ class DataConfig:
         for lang in list(self.mono) + list(self.mono_valid):
             _require(lang in self.languages, "data.mono", f"language {lang!r} is not in data.languages")
         needs_mono = any(o in ("mlm", "clm") for o in self.objectives)
-        _require(
-            not needs_mono or self.data_dir is not None or bool(self.mono),
-            "data.data_dir",
-            "mlm/clm need data_dir or data.mono",
-        )
+        if needs_mono and self.data_dir is None:
+            missing = [lang for lang in self.languages if lang not in self.mono]
+            _require(
+                not missing, "data.mono", f"no text for {missing}: add them to data.mono or set data.data_dir"
+            )
         _require(
             "tlm" not in self.objectives or self.data_dir is not None or bool(self.para),
             "data.para",

@@ -37,6 +37,12 @@ class XnliConfig:
     num_proc: int = 1
 
     def __post_init__(self) -> None:
+        single_file = Path(self.train).is_file() or Path(self.train).suffix in (".tsv", ".jsonl", ".json")
+        if self.mode != "zero-shot" and single_file:
+            raise ConfigError(
+                f"xnli.train: {self.mode} needs one training set per language: a directory of "
+                "multinli.train.<lang>.tsv files or hf:<name>, not a single file"
+            )
         if not self.languages:
             raise ConfigError("xnli.languages: must list at least one language")
         if self.mode == "zero-shot" and self.train_language != "en":
@@ -92,6 +98,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
 
     from xlm_hf.data.xnli import LABELS, load_train_rows
     from xlm_hf.modeling import check_languages
+    from xlm_hf.pretrain import resume_checkpoint
     from xlm_hf.xnli_training import (
         ClassificationCollator,
         XnliTrainer,
@@ -152,7 +159,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         data_collator=ClassificationCollator(pad_token_id=tokenizer.pad_token_id),
         processing_class=tokenizer,
     )
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint or None)
+    trainer.train(resume_from_checkpoint=resume_checkpoint(args))
     trainer.save_model(args.output_dir)
 
     results = final_report(trainer, {"dev": dev_ds, "test": test_ds})
@@ -164,7 +171,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         "train_examples": len(train_ds),
         **results,
     }
-    return write_results(results, args.output_dir) if args.process_index == 0 else results
+    return write_results(results, args.output_dir, write=args.should_save)
 
 
 def _load_split(config: XnliConfig, split: str) -> dict[str, list[dict]]:

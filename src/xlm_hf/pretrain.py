@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from xlm_hf.config import (
     ConfigError,
     DataConfig,
@@ -59,6 +61,10 @@ def validate(recipe: PretrainRecipe) -> None:
         extra = [lang for lang in data.languages if lang not in recipe.vocab.languages]
         if extra:
             raise ConfigError(f"data.languages: {extra} are not in vocab.languages")
+    if args.load_best_model_at_end:
+        raise ConfigError(
+            "training.load_best_model_at_end: not supported for pretraining (keep the last model)"
+        )
     if not (model.tokenizer or recipe.vocab or model.model_name_or_path):
         raise ConfigError(
             "model.tokenizer: give a tokenizer directory, a vocab section or model.model_name_or_path"
@@ -120,11 +126,11 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
 
     data_cfg, args = recipe.data, recipe.training
     set_seed(args.seed)
-    tok_dir = tokenizer_dir(recipe)
+    with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
+        tok_dir = tokenizer_dir(recipe)
+        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
     tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
     model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
-
-    corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
     data = build_pretraining_data(
         data_cfg, corpora, tokenizer, args.per_device_train_batch_size, args.per_device_eval_batch_size
     )
@@ -139,30 +145,38 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         logger.info(
             "source %-12s p=%.3f tokens=%d packing=%s", name, prob, tokens, data.packing.get(name, "-")
         )
+    if not data.validation:
+        logger.warning("no validation data: evaluation is off")
+        args.eval_strategy = "no"
 
+    checkpoint = resume_checkpoint(args)
+    if checkpoint:  # the mixture replays its draws up to the checkpoint without building those batches
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+        mixture.start = state["global_step"] * args.gradient_accumulation_steps
+        args.ignore_data_skip = True
     trainer = PretrainTrainer(
         model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
     )
-    checkpoint = resume_checkpoint(args)
-    initial = {} if checkpoint else nested_eval(trainer.evaluate())
+    # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
+    sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    initial = {} if checkpoint or sharded or not data.validation else nested_eval(trainer.evaluate())
     trainer.eval_seconds = 0.0
     started = time.time()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     elapsed = time.time() - started
-    training_seconds = max(elapsed - trainer.eval_seconds, 1e-9)
     step, metrics = trainer.last_eval or (-1, {})
-    final = nested_eval(metrics if step == trainer.state.global_step else trainer.evaluate())
+    if data.validation and step != trainer.state.global_step:
+        metrics = trainer.evaluate()
+    trainer.save_model(args.output_dir)  # model + tokenizer (the trainer's processing_class)
 
-    trainer.save_model(args.output_dir)
-    tokenizer.save_pretrained(args.output_dir)
-    train_tokens = trainer.train_tokens * args.world_size  # every rank reads as much as the others
+    tokens = trainer.accelerator.reduce(torch.tensor(trainer.train_tokens, device=args.device), "sum").item()
     results = {
         "train_loss": train_output.training_loss,
         "train_runtime": train_output.metrics.get("train_runtime", elapsed),
         "train_steps": train_output.global_step,
-        "train_tokens": train_tokens,
-        "train_tokens_per_second": train_tokens / training_seconds,  # evaluation time excluded
-        "eval": final,
+        "train_tokens": int(tokens),
+        "train_tokens_per_second": tokens / max(elapsed - trainer.eval_seconds, 1e-9),  # without evaluation
+        "eval": nested_eval(metrics),
         "initial_eval": initial,
         "packing_efficiency": data.packing,
         "tlm_pairs_dropped": data.dropped_pairs,
@@ -170,7 +184,7 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         "languages": data_cfg.languages,
         "objectives": data_cfg.objectives,
     }
-    if args.process_index == 0:
+    if args.should_save:
         write_json(Path(args.output_dir) / "results.json", results)
     return results
 

@@ -16,9 +16,7 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer
 
-from xlm_hf.data.streams import MixtureBatches, tokens_in
-
-META_KEYS = ("causal", "source")
+from xlm_hf.data.streams import MixtureBatches
 
 
 @dataclass
@@ -52,8 +50,9 @@ class PretrainTrainer(Trainer):
         inputs = dict(inputs)
         causal = inputs.pop("causal", False)
         inputs.pop("source", None)
+        n_tokens = inputs.pop("n_tokens", 0)  # counted on the CPU by the mixture: no device sync here
         if model.training:
-            self.train_tokens += tokens_in(inputs)
+            self.train_tokens += int(n_tokens)
         outputs = model(**inputs, causal=bool(causal))
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
@@ -73,7 +72,7 @@ class PretrainTrainer(Trainer):
                 batch = {k: v.to(self.args.device) if torch.is_tensor(v) else v for k, v in batch.items()}
                 causal = batch.pop("causal", False)
                 batch.pop("source", None)
-                with self.autocast_smart_context_manager():
+                with self.accelerator.autocast():
                     out = model(**batch, causal=bool(causal))
                 targets = batch["labels"][batch["labels"] != -100]
                 nll += float(out.loss) * len(targets)

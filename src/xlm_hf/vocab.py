@@ -211,6 +211,10 @@ def build_vocab(config: VocabConfig) -> Path:
     vocab = order_vocabulary(tokens, word_counts, lambda w: [t.value for t in bpe.tokenize(w)], alphabet)
 
     output_dir = Path(config.output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "vocab.json").exists():
+        raise ConfigError(
+            f"vocab.output_dir: {output_dir} exists and is not a vocabulary: refusing to replace it"
+        )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:

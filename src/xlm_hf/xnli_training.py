@@ -150,11 +150,14 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join([title, "", header, rule, *rows]) + "\n"
 
 
-def write_results(results: dict[str, Any], output_dir: str) -> dict[str, Any]:
-    """``xnli_results.json`` and ``xnli_results.md`` (written atomically); returns results + the table."""
+def write_results(results: dict[str, Any], output_dir: str, write: bool = True) -> dict[str, Any]:
+    """``xnli_results.json`` and ``xnli_results.md`` (atomically, when `write`: the main process);
+    returns the results with the table, on every rank."""
+    table = markdown_table(results)
+    if not write:
+        return {**results, "table": table}
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table = markdown_table(results)
     for name, text in (
         ("xnli_results.json", json.dumps(results, indent=2) + "\n"),
         ("xnli_results.md", table),

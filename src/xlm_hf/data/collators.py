@@ -86,13 +86,21 @@ class MaskingCollator:
         candidates = input_ids != self.pad_token_id
         if self.word_weights is not None:
             weights = self.word_weights[input_ids] * candidates
-            n_targets = math.ceil(self.mlm_probability * int(candidates.sum()))
+            # never more targets than tokens that can be drawn (ids unseen in training weigh 0)
+            n_targets = min(math.ceil(self.mlm_probability * int(candidates.sum())), int((weights > 0).sum()))
+            if n_targets == 0:
+                return self._uniform_targets(input_ids, candidates, generator)
             chosen = torch.multinomial(
                 weights.flatten().float(), n_targets, replacement=False, generator=generator
             )
             targets = torch.zeros(input_ids.numel(), dtype=torch.bool)
             targets[chosen] = True
             return targets.view_as(input_ids)
+        return self._uniform_targets(input_ids, candidates, generator)
+
+    def _uniform_targets(
+        self, input_ids: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None
+    ) -> torch.Tensor:
         targets = (torch.rand(input_ids.shape, generator=generator) < self.mlm_probability) & candidates
         if not targets.any():  # a tiny batch may draw none; a loss over zero targets would be NaN
             flat = candidates.flatten().nonzero().squeeze(1)

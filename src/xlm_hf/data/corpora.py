@@ -32,7 +32,7 @@ from xlm_hf.text import xlm_encode
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "2"
+CACHE_VERSION = "3"
 HUB_PREFIX = "hf:"
 
 
@@ -129,7 +129,7 @@ def _expand(spec: str, key: str) -> list[str]:
 def read_text(paths: list[str], key: str, text_column: str = "text") -> list[str]:
     """Non-empty stripped lines of files, or the text column of a hub dataset."""
     if paths[0].startswith(HUB_PREFIX):  # documents (Wikipedia articles) become one line per paragraph
-        texts = _hub_split(paths[0], key)[text_column]
+        texts = _hub_column(_hub_split(paths[0], key), text_column, f"{key} (data.text_column)")
         return [s for t in texts if t for s in (p.strip() for p in t.split("\n")) if s]
     lines: list[str] = []
     for path in paths:
@@ -142,10 +142,12 @@ def read_parallel(files: list[str], pair: str) -> tuple[list[str], list[str]]:
     """Aligned sentence lists; files must have the same number of lines; empty pairs are dropped."""
     l1, l2 = pair.split("-")
     if files[0].startswith(HUB_PREFIX):
-        rows = _hub_split(files[0], f"data.para.{pair}")["translation"]
+        rows = _hub_column(_hub_split(files[0], f"data.para.{pair}"), "translation", f"data.para.{pair}")
+        if rows and not {l1, l2} <= set(rows[0]):
+            raise ConfigError(f"data.para.{pair}: translations hold {sorted(rows[0])}, not {l1} and {l2}")
         src, tgt = [r[l1] for r in rows], [r[l2] for r in rows]
     else:
-        src, tgt = (Path(f).read_text(encoding="utf-8", errors="replace").splitlines() for f in files)
+        src, tgt = (_file_lines(f) for f in files)
         if len(src) != len(tgt):
             raise ConfigError(
                 f"data.para.{pair}: {files[0]} has {len(src)} lines but {files[1]} has {len(tgt)}; "
@@ -153,6 +155,24 @@ def read_parallel(files: list[str], pair: str) -> tuple[list[str], list[str]]:
             )
     kept = [(a.strip(), b.strip()) for a, b in zip(src, tgt) if a.strip() and b.strip()]
     return [a for a, _ in kept], [b for _, b in kept]
+
+
+def _file_lines(path: str) -> list[str]:
+    """Lines split on "\n" only: `str.splitlines` also breaks at U+2028, form feeds and other
+    characters that real corpora contain mid-sentence, which would misalign parallel files."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.rstrip("\r") for line in lines]
+
+
+def _hub_column(dataset: Any, column: str, key: str) -> Any:
+    if column not in dataset.column_names:
+        raise ConfigError(
+            f"{key}: the hub dataset has no column {column!r} (columns: {dataset.column_names})"
+        )
+    return dataset[column]
 
 
 def _hub_split(spec: str, key: str) -> Any:
@@ -256,6 +276,7 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
         "max_valid": config.max_valid_lines,
         "max_lines": config.max_lines_per_language,
         "seed": seed,
+        "text_column": config.text_column,
     }
     needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
     for lang, paths in (mono_sources(config) if needs_mono else {}).items():

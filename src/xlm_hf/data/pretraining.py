@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from xlm_hf.config import DataConfig
+from xlm_hf.config import ConfigError, DataConfig
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.corpora import Corpora
 from xlm_hf.data.streams import (
     Source,
     filter_pairs,
     length_batches,
-    pack_stream,
+    pack_flat,
     packing_efficiency,
     stream_source,
     tlm_example,
@@ -36,17 +36,22 @@ class PretrainingData:
     dropped_pairs: dict[str, int] = field(default_factory=dict)
 
 
+def flat_ids(ds, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(all ids concatenated, length of each row) of a list column, straight from Arrow."""
+    array = ds.data.column(column).combine_chunks()
+    if len(array) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return array.flatten().to_numpy().astype(np.int64), array.value_lengths().to_numpy().astype(np.int64)
+
+
 def token_counts(corpora: Corpora, vocab_size: int) -> torch.Tensor:
     """How often each id occurs in the training data (for `sample_alpha` target weights)."""
     counts = np.zeros(vocab_size, dtype=np.int64)
     columns = [(ds, "input_ids") for ds in corpora.mono_train.values()]
     columns += [(ds, c) for ds in corpora.para_train.values() for c in ("ids1", "ids2")]
     for ds, column in columns:
-        ids = ds[column]
-        if len(ids):
-            counts += np.bincount(
-                np.concatenate([np.asarray(x, dtype=np.int64) for x in ids] or [[]]), minlength=vocab_size
-            )[:vocab_size]
+        values, _ = flat_ids(ds, column)
+        counts += np.bincount(values, minlength=vocab_size)[:vocab_size]
     counts[1] += sum(len(ds) for ds in corpora.mono_train.values())  # each sentence ends with </s>
     return torch.from_numpy(counts)
 
@@ -72,7 +77,7 @@ def build_pretraining_data(
     for objective in (o for o in config.objectives if o in ("mlm", "clm")):
         collate = masking if objective == "mlm" else causal
         for lang in config.languages:
-            blocks = pack_stream(corpora.mono_train[lang]["input_ids"], config.max_seq_length)
+            blocks = pack_flat(*flat_ids(corpora.mono_train[lang], "input_ids"), config.max_seq_length)
             if len(blocks) == 0:
                 logger.warning(
                     "%s: %s has fewer than %d training tokens; skipped",
@@ -83,7 +88,9 @@ def build_pretraining_data(
                 continue
             out.packing[f"{objective}.{lang}"] = packing_efficiency(blocks)
             out.sources.append(stream_source(objective, lang, lang2id[lang], blocks, batch_size, collate))
-            valid = pack_stream(corpora.mono_valid[lang]["input_ids"], config.max_seq_length, keep_tail=True)
+            valid = pack_flat(
+                *flat_ids(corpora.mono_valid[lang], "input_ids"), config.max_seq_length, keep_tail=True
+            )
             examples = [{"input_ids": row, "langs": lang2id[lang]} for row in torch.from_numpy(valid)]
             out.validation.append(
                 _fixed_batches(objective, lang, examples, _chunks(len(examples), eval_batch_size), collate)
@@ -114,6 +121,9 @@ def build_pretraining_data(
                 examples = [tlm_example(x, y, *lang_ids) for x, y in zip(va, vb)]
                 batches = length_batches([len(e["input_ids"]) for e in examples], eval_batch_size)
                 out.validation.append(_fixed_batches("tlm", name, examples, batches, masking))
+    if not out.sources:
+        raise ConfigError("data: no training data (every language and pair is empty or too short)")
+    out.validation = [v for v in out.validation if v.batches]
     return out
 
 
