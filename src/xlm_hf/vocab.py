@@ -181,6 +181,11 @@ def build_vocab(config: VocabConfig) -> Path:
     from tokenizers import Tokenizer
     from transformers import XLMTokenizer
 
+    output_dir = Path(config.output_dir)
+    if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "vocab.json").exists():
+        raise ConfigError(
+            f"vocab.output_dir: {output_dir} exists and is not a vocabulary: refusing to replace it"
+        )
     languages = sorted(config.languages)
     files = language_files(config)
     lines: dict[str, list[str]] = {}

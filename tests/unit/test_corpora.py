@@ -110,3 +110,22 @@ def test_hub_sources_go_through_the_seam(cache_dir, sample_vocab_dir, monkeypatc
     assert ("wiki", "20231101.en", "train") in calls and ("opus", "en-fr", "train") in calls
     assert len(data.mono_train["en"]) + len(data.mono_valid["en"]) == 30  # the empty row is dropped
     assert len(data.para_train["en-fr"]) + len(data.para_valid["en-fr"]) == 20
+
+
+def test_parallel_lines_split_only_on_newlines(tmp_path, cache_dir, sample_vocab_dir):
+    (tmp_path / "a.en").write_text("one\u2028still one\ntwo\n", encoding="utf-8")
+    (tmp_path / "a.fr").write_text("un\ndeux", encoding="utf-8")  # no final newline: still 2 lines
+    config = _config(
+        cache_dir,
+        objectives=["tlm"],
+        data_dir=None,
+        valid_size=1,
+        para={"en-fr": [str(tmp_path / "a.en"), str(tmp_path / "a.fr")]},
+    )
+    data = load_corpora(config, sample_vocab_dir)
+    assert len(data.para_train["en-fr"]) + len(data.para_valid["en-fr"]) == 2
+
+
+def test_mono_must_cover_every_language_without_a_data_dir(tmp_path):
+    with pytest.raises(ConfigError, match=r"data.mono: no text for \['fr'\]"):
+        DataConfig(languages=["en", "fr"], mono={"en": "x.txt"})

@@ -130,3 +130,19 @@ def test_explicit_files_and_case_kept(tmp_path):
     assert tok.decode(tok.encode("München", add_special_tokens=False, lang="en")) == "München"
     assert tok.lang2id == {"en": 0}
     assert len(tok) >= len(SPECIAL_TOKENS)
+
+
+def test_refuses_to_replace_a_directory_that_is_not_a_vocabulary(tmp_path):
+    precious = tmp_path / "runs"
+    precious.mkdir()
+    (precious / "results.json").write_text("{}")
+    config = VocabConfig(
+        languages=["en"],
+        data_dir=str(SAMPLE_DIR),
+        output_dir=str(precious),
+        vocab_size=200,
+        sentences_per_language=50,
+    )
+    with pytest.raises(ConfigError, match="vocab.output_dir: .* is not a vocabulary"):
+        build_vocab(config)
+    assert (precious / "results.json").exists()

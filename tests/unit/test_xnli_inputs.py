@@ -34,3 +34,20 @@ def test_markdown_table_in_percent():
     }
     table = markdown_table(results)
     assert "| split | en | fr | avg |" in table and "| dev | 50.0 | 25.0 | 37.5 |" in table
+
+
+def test_translate_train_needs_a_training_set_per_language():
+    import pytest
+
+    from xlm_hf.config import ConfigError
+    from xlm_hf.finetune_xnli import XnliConfig
+
+    with pytest.raises(ConfigError, match="xnli.train: translate-train needs one training set per language"):
+        XnliConfig(
+            model_name_or_path="m",
+            train="mnli.train.tsv",
+            eval="x",
+            mode="translate-train",
+            train_language="fr",
+            languages=["en", "fr"],
+        )
