@@ -39,7 +39,7 @@ def pair_input(a: list[int], b: list[int], lang_id: int, max_len: int, eos: int 
 
 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, max_len: int) -> dict[str, list]:
-    out: dict[str, list] = {"input_ids": [], "langs": [], "labels": []}
+    out: dict[str, list] = {"input_ids": [], "langs": [], "labels": [], "length": []}
     for premise, hypothesis, label, lang in zip(
         batch["premise"], batch["hypothesis"], batch["label"], batch["lang"]
     ):
@@ -48,13 +48,22 @@ def _encode_batch(batch: dict[str, list], tokenizer: Any, max_len: int) -> dict[
         out["input_ids"].append(example["input_ids"])
         out["langs"].append(example["langs"])
         out["labels"].append(label)
+        out["length"].append(len(example["input_ids"]))
     return out
 
 
-def encode_rows(rows: list[dict], tokenizer: Any, max_len: int, num_proc: int = 1) -> Dataset:
-    """Rows with premise / hypothesis / label / lang → ``input_ids``, ``langs``, ``labels``."""
+def encode_rows(
+    rows: list[dict], tokenizer: Any, max_len: int, num_proc: int = 1, sort_by_length: bool = False
+) -> Dataset:
+    """Rows with premise / hypothesis / label / lang → ``input_ids``, ``langs``, ``labels``, ``length``.
+
+    Evaluation sets are sorted by length (`sort_by_length`): batches of similar lengths carry
+    little padding, which makes the 15-language evaluation several times cheaper; accuracy and
+    confusion matrices do not depend on the order. (`train_sampling_strategy: group_by_length`
+    does the same for training, using the ``length`` column.)
+    """
     ds = Dataset.from_list(rows)
-    return ds.map(
+    ds = ds.map(
         _encode_batch,
         batched=True,
         batch_size=256,
@@ -63,6 +72,7 @@ def encode_rows(rows: list[dict], tokenizer: Any, max_len: int, num_proc: int = 
         fn_kwargs={"tokenizer": tokenizer, "max_len": max_len},
         desc="tokenise XNLI",
     )
+    return ds.sort("length") if sort_by_length else ds
 
 
 @dataclass

@@ -13,7 +13,7 @@ def test_pair_ids_langs_and_positions(sample_tokenizer):
     b = xlm_encode(sample_tokenizer, "Un animal dort.", "fr")
     assert ds[0]["input_ids"] == [1, *a, 1, *b, 1]
     assert ds[0]["langs"] == [sample_tokenizer.lang2id["fr"]] * (len(a) + len(b) + 3)
-    assert ds[0]["labels"] == 0
+    assert ds[0]["labels"] == 0 and ds[0]["length"] == len(a) + len(b) + 3
     batch = ClassificationCollator()([ds[0]])
     assert set(batch) == {"input_ids", "langs", "attention_mask", "labels"}  # positions: the default 0..n-1
 
