@@ -333,6 +333,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                 errors.append(str(err))
         raise ConfigError(errors[0] if len(errors) == 1 else f"{key}: {value!r} is not {_type_name(tp)}")
     if origin is Literal:
+        if isinstance(value, bool) and _yaml_word(value) in typing.get_args(tp):
+            return _yaml_word(value)
         if value in typing.get_args(tp):
             return value
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(repr, typing.get_args(tp)))}")
@@ -368,6 +370,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is str:
         if isinstance(value, str):
             return value
+        if isinstance(value, bool):  # YAML reads an unquoted `no` as false: eval_strategy=no means "no"
+            return _yaml_word(value)
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -378,6 +382,10 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
             choices = ", ".join(str(m.value) for m in tp)
             raise ConfigError(f"{key}: {value!r} is not one of {choices}") from None
     return value  # types the recipe layer does not check (passed to their owner, which validates)
+
+
+def _yaml_word(value: bool) -> str:
+    return "yes" if value else "no"
 
 
 def _type_name(tp: Any) -> str:

@@ -96,6 +96,11 @@ def test_overrides_all_spellings_and_yaml_values():
     assert "has no value" in _error(parse_overrides, ["--training.max_steps"])
 
 
+def test_unquoted_yaml_no_means_the_string_no():
+    args = build_section(PretrainingArguments, {"eval_strategy": False, "save_strategy": "no"}, "training")
+    assert str(args.eval_strategy.value) == "no"
+
+
 def test_override_wins_over_recipe_and_unknown_section_fails(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("vocab:\n  languages: [en]\n  output_dir: o\n  data_dir: d\n  alpha: 0.3\n")
