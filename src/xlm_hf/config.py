@@ -294,13 +294,6 @@ def load_sections(
     }
 
 
-def to_dict(obj: Any) -> dict[str, Any]:
-    """A section as plain YAML-able data (TrainingArguments included)."""
-    if hasattr(obj, "to_dict"):
-        return obj.to_dict()
-    return dataclasses.asdict(obj)
-
-
 # ----------------------------------------------------------------------------- type checks
 
 

@@ -18,8 +18,6 @@ from transformers.models.xlm.tokenization_xlm import (
     romanian_preprocessing,
 )
 
-CUSTOM_SEGMENTERS = ("zh", "th")
-
 
 @cache
 def _normalizer(lang: str) -> sacremoses.MosesPunctNormalizer:
