@@ -167,12 +167,30 @@ def test_every_vocab_recipe_parses(path, monkeypatch):
     assert load_sections(path, [], {"vocab": VocabConfig})["vocab"].languages
 
 
-@pytest.mark.parametrize("path", _recipe_files("accelerate"), ids=lambda p: p.name)
-def test_every_accelerate_config_is_yaml_with_a_distributed_type(path):
-    import yaml
+ACCELERATE_CONFIGS = {
+    "cpu.yaml": ("NO", "no"),
+    "single-gpu-bf16.yaml": ("NO", "bf16"),
+    "multi-gpu-ddp-bf16.yaml": ("MULTI_GPU", "bf16"),
+    "multi-gpu-ddp-fp16.yaml": ("MULTI_GPU", "fp16"),
+    "fsdp.yaml": ("FSDP", "bf16"),
+    "deepspeed-zero2.yaml": ("DEEPSPEED", "bf16"),
+    "multi-node.yaml": ("MULTI_GPU", "bf16"),
+}
 
-    config = yaml.safe_load(path.read_text())
-    assert config["distributed_type"] in {"NO", "MULTI_GPU", "MULTI_CPU", "FSDP", "DEEPSPEED"}
+
+def test_the_promised_accelerate_configs_are_shipped():
+    assert {p.name for p in _recipe_files("accelerate")} == set(ACCELERATE_CONFIGS)
+
+
+@pytest.mark.parametrize("path", _recipe_files("accelerate"), ids=lambda p: p.name)
+def test_every_accelerate_config_loads_with_accelerates_own_loader(path):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(path))
+    distributed, precision = ACCELERATE_CONFIGS[path.name]
+    assert (str(config.distributed_type).split(".")[-1], str(config.mixed_precision)) == (distributed, precision)
+    header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+    assert f"accelerate launch --config_file recipes/accelerate/{path.name}" in header
 
 
 def test_recipe_directories_are_not_empty():
