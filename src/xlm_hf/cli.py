@@ -57,8 +57,9 @@ def _pretrain(config: str, overrides: list[str]) -> None:
 
     recipe = load_recipe(config, overrides)
     results = run(recipe)
-    print(summary(results))
-    print(f"model, tokenizer and results.json in {recipe.training.output_dir}")
+    if recipe.training.process_index == 0:  # one summary, not one per data-parallel rank
+        print(summary(results))
+        print(f"model, tokenizer and results.json in {recipe.training.output_dir}")
 
 
 def _finetune(config: str, overrides: list[str]) -> None:

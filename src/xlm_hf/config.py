@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import logging
 import os
 import re
 import types
@@ -22,6 +23,8 @@ from typing import Any, Literal
 import yaml
 
 from xlm_hf import SAMPLE_DIR
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -82,7 +85,7 @@ class DataConfig:
     max_valid_lines: int = 5000  # ... never more than this many per language / pair
     tlm_max_len: int = 100  # longest sentence (tokens) of a TLM pair
     tlm_long_pairs: Literal["drop", "truncate"] = "drop"
-    tlm_tokens_per_batch: int | None = None  # TLM batches of similar length up to this many tokens
+    tlm_tokens_per_batch: int | None = None  # TLM batches of similar length up to this many tokens per device
     lang_sampling_alpha: float | Literal["uniform"] = 0.7  # p ∝ n^alpha over (objective, language)
     mlm_probability: float = 0.15
     mask_replace_prob: float = 0.8
@@ -439,3 +442,23 @@ class XnliTrainingArguments(TrainingArguments):
     logging_steps: float = 50
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
+
+
+def resolve_mixed_precision(args: TrainingArguments) -> str:
+    """The one mixed-precision setting of the run: the launch config's (``accelerate launch`` passes
+    it as ACCELERATE_MIXED_PRECISION) when it asks for fp16/bf16, else the recipe's. Both asking for
+    different precisions is an error, never a silent choice."""
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+    recipe = "bf16" if args.bf16 else "fp16" if args.fp16 else "no"
+    if launcher != "no" and recipe != "no" and launcher != recipe:
+        raise ConfigError(
+            f"training.{recipe}: the recipe asks for {recipe} but the launch config asks for {launcher} "
+            f"(mixed_precision); keep one of them"
+        )
+    if launcher != "no" and recipe == "no":
+        args.bf16, args.fp16 = launcher == "bf16", launcher == "fp16"
+        args.mixed_precision = launcher
+    chosen = launcher if launcher != "no" else recipe
+    source = "launch config" if launcher != "no" else "recipe" if recipe != "no" else "default"
+    logger.info("mixed precision: %s (from the %s)", chosen, source)
+    return chosen

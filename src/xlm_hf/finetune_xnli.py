@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xlm_hf.config import ConfigError, XnliTrainingArguments, load_sections
+from xlm_hf.config import ConfigError, XnliTrainingArguments, load_sections, resolve_mixed_precision
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     )
 
     config, args = recipe.xnli, recipe.training
+    resolve_mixed_precision(args)
     set_seed(args.seed)
     ensure_model(config)
     tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)

@@ -29,7 +29,12 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
 
     With ``labels``, ``logits`` has shape [n_targets, vocab] in row-major order of the targets.
     Without labels it behaves exactly like the parent (full logits), so pipelines work on it too.
+    Given ``num_items_in_batch`` (the targets of a whole optimizer step: every accumulated
+    micro-batch on every rank, counted by `Trainer`), the loss is the target sum divided by it, so
+    gradient accumulation and data parallelism give the gradient of one big batch.
     """
+
+    accepts_loss_kwargs = True  # Trainer then counts targets across micro-batches and ranks
 
     def forward(
         self,
@@ -39,6 +44,7 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
         position_ids: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         causal: bool | None = None,
+        num_items_in_batch: torch.Tensor | int | None = None,
     ) -> MaskedLMOutput:
         if labels is None and causal is None:
             return super().forward(
@@ -56,7 +62,11 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
             return MaskedLMOutput(logits=self.pred_layer.proj(hidden))
         targets = labels != IGNORE_INDEX
         logits = self.pred_layer.proj(hidden[targets])
-        loss = nn.functional.cross_entropy(logits.float(), labels[targets])
+        if num_items_in_batch is None:
+            loss = nn.functional.cross_entropy(logits.float(), labels[targets])
+        else:  # a rank may hold no target of the step: its sum is 0, never NaN
+            loss = nn.functional.cross_entropy(logits.float(), labels[targets], reduction="sum")
+            loss = loss / num_items_in_batch
         return MaskedLMOutput(loss=loss, logits=logits)
 
     def save_pretrained(self, save_directory, *args, **kwargs):  # type: ignore[override]

@@ -23,6 +23,7 @@ from xlm_hf.config import (
     PretrainingArguments,
     VocabConfig,
     load_sections,
+    resolve_mixed_precision,
 )
 
 logger = logging.getLogger(__name__)
@@ -114,17 +115,18 @@ def resume_checkpoint(args: PretrainingArguments) -> str | None:
     return value
 
 
-def run(recipe: PretrainRecipe) -> dict[str, Any]:
-    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
+def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
+    """(trainer, pretraining data, checkpoint to resume from): everything up to ``train()``."""
     from transformers import XLMTokenizer, set_seed
 
     from xlm_hf.data.corpora import load_corpora
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
     from xlm_hf.modeling import load_pretraining_model
-    from xlm_hf.trainer import PretrainTrainer, nested_eval
+    from xlm_hf.trainer import PretrainTrainer
 
     data_cfg, args = recipe.data, recipe.training
+    resolve_mixed_precision(args)
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
         tok_dir = tokenizer_dir(recipe)
@@ -132,7 +134,12 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
     tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
     model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
     data = build_pretraining_data(
-        data_cfg, corpora, tokenizer, args.per_device_train_batch_size, args.per_device_eval_batch_size
+        data_cfg,
+        corpora,
+        tokenizer,
+        args.per_device_train_batch_size,
+        args.per_device_eval_batch_size,
+        parts=args.world_size * args.gradient_accumulation_steps,
     )
     mixture = MixtureBatches(
         data.sources,
@@ -140,6 +147,13 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         seed=args.seed,
         rank=args.process_index,
         world_size=args.world_size,
+        accumulation=args.gradient_accumulation_steps,
+    )
+    logger.info(
+        "global batch: %d sequences per device × %d processes × %d accumulation steps",
+        args.per_device_train_batch_size,
+        args.world_size,
+        args.gradient_accumulation_steps,
     )
     for name, prob, tokens in mixture.describe():
         logger.info(
@@ -150,13 +164,23 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         args.eval_strategy = "no"
 
     checkpoint = resume_checkpoint(args)
+    trainer = PretrainTrainer(
+        model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
+    )
     if checkpoint:  # the mixture replays its draws up to the checkpoint without building those batches
         state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
         mixture.start = state["global_step"] * args.gradient_accumulation_steps
         args.ignore_data_skip = True
-    trainer = PretrainTrainer(
-        model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
-    )
+        trainer.resume_rng_from = checkpoint
+    return trainer, data, checkpoint
+
+
+def run(recipe: PretrainRecipe) -> dict[str, Any]:
+    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
+    from xlm_hf.trainer import nested_eval
+
+    args = recipe.training
+    trainer, data, checkpoint = build_trainer(recipe)
     # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
     initial = {} if checkpoint or sharded or not data.validation else nested_eval(trainer.evaluate())
@@ -168,6 +192,7 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
     if data.validation and step != trainer.state.global_step:
         metrics = trainer.evaluate()
     trainer.save_model(args.output_dir)  # model + tokenizer (the trainer's processing_class)
+    trainer.save_state()  # trainer_state.json: the per-step log history
 
     tokens = trainer.accelerator.reduce(torch.tensor(trainer.train_tokens, device=args.device), "sum").item()
     results = {
@@ -180,9 +205,11 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         "initial_eval": initial,
         "packing_efficiency": data.packing,
         "tlm_pairs_dropped": data.dropped_pairs,
-        "sampling": {name: prob for name, prob, _ in mixture.describe()},
-        "languages": data_cfg.languages,
-        "objectives": data_cfg.objectives,
+        "sampling": {name: prob for name, prob, _ in trainer.mixture.describe()},
+        "languages": recipe.data.languages,
+        "objectives": recipe.data.objectives,
+        "world_size": args.world_size,
+        "mixed_precision": args.mixed_precision,
     }
     if args.should_save:
         write_json(Path(args.output_dir) / "results.json", results)

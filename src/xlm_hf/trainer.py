@@ -41,6 +41,7 @@ class PretrainTrainer(Trainer):
         self.train_tokens = 0
         self.eval_seconds = 0.0  # time spent in evaluate(), excluded from tokens/s
         self.last_eval: tuple[int, dict[str, float]] | None = None  # (step, metrics): no re-evaluation
+        self.resume_rng_from: str | None = None  # checkpoint whose RNG states the first step restores
 
     def get_train_dataloader(self) -> DataLoader:
         # batches are built by the mixture (one objective and language each); no re-batching
@@ -53,8 +54,22 @@ class PretrainTrainer(Trainer):
         n_tokens = inputs.pop("n_tokens", 0)  # counted on the CPU by the mixture: no device sync here
         if model.training:
             self.train_tokens += int(n_tokens)
-        outputs = model(**inputs, causal=bool(causal))
-        return (outputs.loss, outputs) if return_outputs else outputs.loss
+            if self.resume_rng_from:
+                self.restore_rng_state()
+        outputs = model(**inputs, causal=bool(causal), num_items_in_batch=num_items_in_batch)
+        loss = outputs.loss
+        if num_items_in_batch is not None and self.args.average_tokens_across_devices:
+            # the loss is this rank's share of the global target sum; DDP averages gradients over
+            # ranks, so scale back up to the sum (as `Trainer.compute_loss` does)
+            loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss
+
+    def restore_rng_state(self) -> None:
+        """Dropout continues where the checkpoint left it. `Trainer` restores the RNG states only
+        when it skips data itself; the mixture skips instead (`ignore_data_skip`), and the states
+        are loaded here, right before the first resumed forward pass draws from them."""
+        self._load_rng_state(self.resume_rng_from)
+        self.resume_rng_from = None
 
     @torch.no_grad()
     def evaluate(

@@ -55,14 +55,14 @@ def test_sampling_probabilities():
     assert p[0] == pytest.approx(0.1**0.7 / (0.1**0.7 + 0.9**0.7))
 
 
-def _sources():
+def _sources(batch: int = 2, min_rows: int = 1):
     rng = np.random.default_rng(0)
     collate = MaskingCollator(vocab_size=50)
-    big = stream_source("mlm", "en", 0, rng.integers(14, 50, (90, 8)), 2, collate)
-    small = stream_source("mlm", "fr", 1, rng.integers(14, 50, (10, 8)), 2, collate)
-    clm = stream_source("clm", "en", 0, rng.integers(14, 50, (20, 8)), 2, CausalCollator())
+    big = stream_source("mlm", "en", 0, rng.integers(14, 50, (90, 8)), batch, collate, min_rows)
+    small = stream_source("mlm", "fr", 1, rng.integers(14, 50, (10, 8)), batch, collate, min_rows)
+    clm = stream_source("clm", "en", 0, rng.integers(14, 50, (20, 8)), batch, CausalCollator(), min_rows)
     pairs = [[15 + i % 5] * (1 + i % 4) for i in range(30)]
-    tlm = tlm_source("en-fr", (0, 1), pairs, pairs, 4, None, collate)
+    tlm = tlm_source("en-fr", (0, 1), pairs, pairs, 2 * batch, None, collate, min_rows)
     return [big, small, clm, tlm]
 
 
@@ -99,9 +99,74 @@ def test_batches_carry_their_objective():
     assert tlm["causal"] is False and "position_ids" in tlm
 
 
-def test_each_rank_reads_different_blocks():
-    source = _sources()[0]
-    shards = [source.shard(rank, 2) for rank in range(2)]
-    seen = [{i for batch in s.batches for i in batch} for s in shards]
-    assert seen[0].isdisjoint(seen[1])
-    assert seen[0] | seen[1] == set(range(len(source.examples)))
+def test_length_batches_keep_a_row_for_every_rank():
+    lengths = [30, 2, 3, 29, 4, 28, 5]  # long ones alone would fill a 40-token budget
+    batches = length_batches(lengths, batch_size=100, tokens_per_batch=40, min_rows=2)
+    assert sorted(i for b in batches for i in b) == list(range(7))
+    assert min(len(b) for b in batches) >= 2
+    assert length_batches([5, 6, 7], batch_size=2, min_rows=2) == [[0, 1, 2]]  # tail folded in
+
+
+def _distinct_sources(world: int, per_device: int = 3):
+    """A stream of 23 distinct blocks and 17 distinct TLM pairs, in global batches for `world` ranks."""
+    collate = CausalCollator()  # leaves input_ids as they are: rows can be recognised
+    blocks = np.arange(14, 14 + 23 * 4).reshape(23, 4)
+    stream = stream_source("clm", "en", 0, blocks, per_device * world, collate, min_rows=world)
+    pairs = [[100 + i] * (1 + i % 5) for i in range(17)]
+    tlm = tlm_source("en-fr", (0, 1), pairs, pairs, per_device * world, None, collate, min_rows=world)
+    return stream, tlm
+
+
+def _rows(batch) -> list[tuple[int, ...]]:
+    return [tuple(row[row != 2].tolist()) for row in batch["input_ids"]]
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_one_pass_shows_every_example_once_across_ranks(world):
+    for source in _distinct_sources(world):
+        seen = Counter()
+        per_rank = []
+        for rank in range(world):
+            it = iter(MixtureBatches([source], seed=5, rank=rank, world_size=world))
+            rows = [r for _ in source.batches for r in _rows(next(it))]
+            per_rank.append(set(rows))
+            seen.update(rows)
+        expected = {tuple(x[x != 2].tolist()) for x in source.collate(list(source.examples))["input_ids"]}
+        assert set(seen) == expected and set(seen.values()) == {1}, source.name
+        assert all(a.isdisjoint(b) for i, a in enumerate(per_rank) for b in per_rank[i + 1 :])
+
+
+PAD_VALUES = {"input_ids": 2, "labels": -100, "attention_mask": 0}
+
+
+@pytest.mark.parametrize("world, accumulation", [(2, 1), (1, 2), (2, 2)])
+def test_ranks_and_accumulation_steps_cut_the_single_batch_masks_included(world, accumulation):
+    """N ranks × M accumulation steps × batch B see the rows and masks of one batch N·M·B."""
+    sources = _sources(batch=2 * world * accumulation, min_rows=world * accumulation)
+    single = iter(MixtureBatches(sources, alpha=0.5, seed=7))
+    ranks = [
+        iter(MixtureBatches(sources, alpha=0.5, seed=7, rank=r, world_size=world, accumulation=accumulation))
+        for r in range(world)
+    ]
+    for _ in range(30):
+        whole = next(single)
+        per_rank = [[next(r) for _ in range(accumulation)] for r in ranks]
+        parts = [per_rank[rank][micro] for micro in range(accumulation) for rank in range(world)]
+        assert {p["source"] for p in parts} == {whole["source"]}
+        assert sum(p["n_tokens"] for p in parts) == whole["n_tokens"]
+        for key, pad in PAD_VALUES.items():
+            # the parts are the single batch's rows in order; the columns a part cut off were padding
+            start = 0
+            for part in parts:
+                rows, width = part[key].shape
+                assert torch.equal(part[key], whole[key][start : start + rows, :width]), key
+                assert whole[key][start : start + rows, width:].eq(pad).all(), key
+                start += rows
+            assert start == len(whole[key])
+
+
+def test_mixture_refuses_batches_smaller_than_the_world():
+    collate = CausalCollator()
+    tiny = stream_source("clm", "en", 0, np.arange(14, 22).reshape(2, 4), 1, collate)
+    with pytest.raises(ValueError, match="fewer rows than its 3 parts"):
+        MixtureBatches([tiny], world_size=3)

@@ -57,8 +57,15 @@ def token_counts(corpora: Corpora, vocab_size: int) -> torch.Tensor:
 
 
 def build_pretraining_data(
-    config: DataConfig, corpora: Corpora, tokenizer, batch_size: int, eval_batch_size: int
+    config: DataConfig,
+    corpora: Corpora,
+    tokenizer,
+    batch_size: int,
+    eval_batch_size: int,
+    parts: int = 1,
 ) -> PretrainingData:
+    """Training sources of global batches and the fixed validation batches. A global batch is
+    `batch_size` per device × `parts` (ranks × accumulation steps), TLM token budgets likewise."""
     lang2id = tokenizer.lang2id
     weights = None
     if config.sample_alpha > 0:
@@ -78,16 +85,18 @@ def build_pretraining_data(
         collate = masking if objective == "mlm" else causal
         for lang in config.languages:
             blocks = pack_flat(*flat_ids(corpora.mono_train[lang], "input_ids"), config.max_seq_length)
-            if len(blocks) == 0:
+            if len(blocks) < parts:
                 logger.warning(
-                    "%s: %s has fewer than %d training tokens; skipped",
+                    "%s: %s has fewer than %d training tokens (a block per rank and accumulation step); skipped",
                     objective,
                     lang,
-                    config.max_seq_length,
+                    config.max_seq_length * parts,
                 )
                 continue
             out.packing[f"{objective}.{lang}"] = packing_efficiency(blocks)
-            out.sources.append(stream_source(objective, lang, lang2id[lang], blocks, batch_size, collate))
+            out.sources.append(
+                stream_source(objective, lang, lang2id[lang], blocks, batch_size * parts, collate, parts)
+            )
             valid = pack_flat(
                 *flat_ids(corpora.mono_valid[lang], "input_ids"), config.max_seq_length, keep_tail=True
             )
@@ -108,13 +117,21 @@ def build_pretraining_data(
                 config.tlm_max_len,
                 "truncate",
             )
+            tokens_per_batch = config.tlm_tokens_per_batch and config.tlm_tokens_per_batch * parts
             for name, (a, b), ids in ((pair, (l1, l2), (ids1, ids2)), (f"{l2}-{l1}", (l2, l1), (ids2, ids1))):
-                if not ids[0]:
+                if len(ids[0]) < parts:
                     continue
                 lang_ids = (lang2id[a], lang2id[b])
                 out.sources.append(
                     tlm_source(
-                        name, lang_ids, ids[0], ids[1], batch_size, config.tlm_tokens_per_batch, masking
+                        name,
+                        lang_ids,
+                        ids[0],
+                        ids[1],
+                        batch_size * parts,
+                        tokens_per_batch,
+                        masking,
+                        min_rows=parts,
                     )
                 )
                 va, vb = (v1, v2) if name == pair else (v2, v1)

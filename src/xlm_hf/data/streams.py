@@ -6,8 +6,11 @@
   restarting at 0 where B's half begins; batches hold pairs of similar length.
 - The mixture: every step draws an objective (uniformly: the original cycles through its
   objectives, one step each), then one of its languages or pairs with p ∝ n^alpha (n = its
-  training tokens), and yields one batch of it. The draw sequence depends only on the seed and the rank, so a resumed
-  run replays it exactly, and each data-parallel rank reads its own share of blocks and batches.
+  training tokens), and yields one global batch of it per optimizer step. The draws depend only on
+  the seed and are the same on every data-parallel rank: at a step, all ranks train the same
+  objective and language, each rank and accumulation micro-step on its own rows of the global batch
+  (per-device batch × ranks × accumulation steps). So N processes × batch B, or N accumulation
+  steps × batch B, see exactly the examples and masks of one batch N·B; a resumed run replays the draws.
 """
 
 from __future__ import annotations
@@ -98,9 +101,10 @@ def filter_pairs(
 
 
 def length_batches(
-    lengths: Sequence[int], batch_size: int, tokens_per_batch: int | None = None
+    lengths: Sequence[int], batch_size: int, tokens_per_batch: int | None = None, min_rows: int = 1
 ) -> list[list[int]]:
-    """Indices grouped by similar length: at most `batch_size` items, or `tokens_per_batch` tokens (padded)."""
+    """Indices grouped by similar length: at most `batch_size` items, or `tokens_per_batch` tokens
+    (padded); every batch holds at least `min_rows` items (one per rank and accumulation step)."""
     order = np.argsort(np.asarray(lengths), kind="stable")
     batches, current, longest = [], [], 0
     for idx in order.tolist():
@@ -110,14 +114,43 @@ def length_batches(
             if tokens_per_batch is None
             else longest_if_added * (len(current) + 1) > tokens_per_batch
         )
-        if current and full:
+        if len(current) >= min_rows and full:
             batches.append(current)
             current, longest_if_added = [], lengths[idx]
         current.append(idx)
         longest = longest_if_added
     if current:
         batches.append(current)
-    return batches
+    return merge_small_batches(batches, min_rows)
+
+
+def merge_small_batches(batches: list[list[int]], min_rows: int) -> list[list[int]]:
+    """Fold batches of fewer than `min_rows` items into their predecessor, so that every part of a
+    split batch gets at least one row and no example is dropped or repeated."""
+    out: list[list[int]] = []
+    for batch in batches:
+        if out and len(batch) < min_rows:
+            out[-1] = out[-1] + batch
+        else:
+            out.append(list(batch))
+    if len(out) > 1 and len(out[0]) < min_rows:
+        out[1] = out[0] + out[1]
+        out = out[1:]
+    return out
+
+
+def rank_rows(n_rows: int, part: int, parts: int) -> slice:
+    """Part `part` of `parts` contiguous shares of a global batch of `n_rows` (sizes differ by at most one)."""
+    return slice(part * n_rows // parts, (part + 1) * n_rows // parts)
+
+
+def slice_batch(batch: dict, rows: slice) -> dict:
+    """The `rows` of a collated batch; padding columns no row of the slice uses are cut off."""
+    out = {k: v[rows] if torch.is_tensor(v) and v.dim() > 0 else v for k, v in batch.items()}
+    if "attention_mask" in out and out["attention_mask"].numel():
+        width = int(out["attention_mask"].sum(dim=1).max())
+        out = {k: v[:, :width] if torch.is_tensor(v) and v.dim() == 2 else v for k, v in out.items()}
+    return out
 
 
 def sampling_probabilities(counts: Sequence[int], alpha: float | str) -> np.ndarray:
@@ -148,7 +181,8 @@ class Source:
     """One (objective, language-or-pair) stream of batches.
 
     ``examples`` are ready model inputs before collation; ``batches`` are lists of indices into it
-    (one block per index for streams, length-bucketed for TLM); ``n_tokens`` weighs the sampling.
+    (one block per index for streams, length-bucketed for TLM), each a *global* batch that the
+    data-parallel ranks split by rows; ``n_tokens`` weighs the sampling.
     """
 
     objective: str
@@ -159,14 +193,8 @@ class Source:
     collate: Callable[..., dict]
     causal: bool = False
 
-    def shard(self, rank: int, world: int) -> Source:
-        """This rank's share of the batches (every rank keeps at least one)."""
-        mine = self.batches[rank::world] or self.batches[rank % len(self.batches) :: len(self.batches)]
-        return Source(
-            self.objective, self.name, self.examples, mine, self.n_tokens, self.collate, self.causal
-        )
-
     def batch(self, index: int, generator: torch.Generator | None) -> dict:
+        """Global batch `index`, collated whole: its masks do not depend on how it is split."""
         out = self.collate([self.examples[i] for i in self.batches[index]], generator)
         out["causal"] = self.causal
         return out
@@ -186,17 +214,25 @@ class BlockRows:
 
 
 def stream_source(
-    objective: str, lang: str, lang_id: int, blocks: np.ndarray, batch_size: int, collate: Callable[..., dict]
+    objective: str,
+    lang: str,
+    lang_id: int,
+    blocks: np.ndarray,
+    batch_size: int,
+    collate: Callable[..., dict],
+    min_rows: int = 1,
 ) -> Source:
     """Blocks of one language; batch j holds blocks j, j + n, j + 2n, ... (n batches), so its rows
-    come from distant parts of the corpus, as XLM's stream batches do (order shuffled per epoch)."""
+    come from distant parts of the corpus, as XLM's stream batches do (order shuffled per epoch).
+    `batch_size` is the global batch (all ranks and accumulation steps); every batch keeps at least
+    `min_rows` blocks."""
     n_batches = max(1, -(-len(blocks) // batch_size))
     batches = [list(range(j, len(blocks), n_batches)) for j in range(n_batches)]
     return Source(
         objective,
         lang,
         BlockRows(blocks, lang_id),
-        batches,
+        merge_small_batches(batches, min_rows),
         int((blocks != PAD).sum()),
         collate,
         objective == "clm",
@@ -211,19 +247,23 @@ def tlm_source(
     batch_size: int,
     tokens_per_batch: int | None,
     collate: Callable[..., dict],
+    min_rows: int = 1,
 ) -> Source:
-    """One TLM direction: ``pair`` names the language that comes first (``fr-en``: French first)."""
+    """One TLM direction: ``pair`` names the language that comes first (``fr-en``: French first).
+    Sizes are global (all ranks and accumulation steps together)."""
     examples = [tlm_example(a, b, *lang_ids) for a, b in zip(ids1, ids2)]
     lengths = [len(e["input_ids"]) for e in examples]
-    batches = length_batches(lengths, batch_size, tokens_per_batch)
+    batches = length_batches(lengths, batch_size, tokens_per_batch, min_rows)
     return Source("tlm", pair, examples, batches, int(sum(lengths)), collate)
 
 
 class MixtureBatches(IterableDataset):
-    """Endless batches: draw a source (see `mixture_probabilities`), then its next batch (epochs reshuffled).
+    """Endless micro-batches: per optimizer step, draw a source (see `mixture_probabilities`) and its
+    next global batch (epochs reshuffled), then yield this rank's rows for each accumulation step.
 
-    Everything random comes from generators seeded by (seed, rank): the same seed gives the same
-    batches, which is what makes `resume_from_checkpoint` continue on the same data.
+    Everything random comes from generators seeded by the seed alone, identical on every rank: the
+    same seed gives the same global batches, which is what makes `resume_from_checkpoint` continue on
+    the same data, and splitting a batch over ranks or accumulation steps leaves it unchanged.
     """
 
     def __init__(
@@ -233,35 +273,51 @@ class MixtureBatches(IterableDataset):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        accumulation: int = 1,
     ) -> None:
         if not sources:
             raise ValueError("no training data: every source is empty")
-        self.sources = [s.shard(rank, world_size) for s in sources]
+        parts = world_size * accumulation
+        too_small = [f"{s.objective}.{s.name}" for s in sources if min(map(len, s.batches)) < parts]
+        if too_small:
+            raise ValueError(
+                f"{too_small}: a batch has fewer rows than its {parts} parts (ranks × accumulation steps)"
+            )
+        self.sources = list(sources)
         self.probs = mixture_probabilities(sources, alpha)
-        self.seed, self.rank = seed, rank
-        self.start = 0  # batches to skip (resume): set to global_step × gradient_accumulation_steps
+        self.seed, self.rank, self.world_size, self.accumulation = seed, rank, world_size, accumulation
+        self.start = 0  # micro-batches to skip (resume): global_step × gradient_accumulation_steps
 
     def __iter__(self) -> Iterator[dict]:
-        rng = np.random.default_rng([self.seed, self.rank])
+        rng = np.random.default_rng([self.seed, 0])  # 0: the stream shared by all ranks
         orders = [rng.permutation(len(s.batches)) for s in self.sources]
         cursors = [0] * len(self.sources)
-        step = 0
+        parts = self.world_size * self.accumulation
+        draw = 0
         while True:
             k = int(rng.choice(len(self.sources), p=self.probs))
             if cursors[k] == len(orders[k]):
                 orders[k], cursors[k] = rng.permutation(len(self.sources[k].batches)), 0
             index = int(orders[k][cursors[k]])
             cursors[k] += 1
-            if step >= self.start:  # batches before `start` were trained before a resume: only draw them
-                batch = self.sources[k].batch(index, self.generator(step))
-                batch["source"] = f"{self.sources[k].objective}.{self.sources[k].name}"
-                batch["n_tokens"] = tokens_in(batch)
-                yield batch
-            step += 1
+            # batches before `start` were trained before a resume: only draw them
+            if (draw + 1) * self.accumulation > self.start:
+                source = self.sources[k]
+                whole = source.batch(index, self.generator(draw))
+                for micro in range(self.accumulation):
+                    if draw * self.accumulation + micro < self.start:
+                        continue
+                    rows = rank_rows(len(whole["input_ids"]), micro * self.world_size + self.rank, parts)
+                    batch = whole if parts == 1 else slice_batch(whole, rows)
+                    batch["source"] = f"{source.objective}.{source.name}"
+                    batch["n_tokens"] = tokens_in(batch)
+                    yield batch
+            draw += 1
 
-    def generator(self, step: int) -> torch.Generator:
-        """Masking randomness of batch `step`: independent of the batches before it, so skipping is free."""
-        seed = int(np.random.SeedSequence([self.seed, self.rank, step]).generate_state(1)[0])
+    def generator(self, draw: int) -> torch.Generator:
+        """Masking randomness of global batch `draw`: independent of the batches before it, so
+        skipping is free, and the same on every rank, so ranks cut the same masked batch."""
+        seed = int(np.random.SeedSequence([self.seed, 0, draw]).generate_state(1)[0])
         return torch.Generator().manual_seed(seed)
 
     def describe(self) -> list[tuple[str, float, int]]:
