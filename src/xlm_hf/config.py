@@ -403,8 +403,30 @@ def _is_pair(pair: str) -> bool:
 from transformers import TrainingArguments  # noqa: E402  (after the plain sections on purpose)
 
 
+def cpu_processes_launched() -> bool:
+    """Several processes started (torchrun, accelerate launch, mpirun) on a machine without CUDA."""
+    import torch
+
+    world = max(int(os.environ.get(k, "1")) for k in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
+    return world > 1 and not torch.cuda.is_available()
+
+
+class _CpuDataParallel:
+    """Default ``use_cpu`` to true when several processes run without a GPU: accelerate only joins
+    CPU processes into one gloo group when asked for the CPU, and without it every process would
+    silently train its own copy of the model."""
+
+    def __post_init__(self) -> None:
+        if cpu_processes_launched() and not self.use_cpu:
+            logger.info(
+                "%s processes without a GPU: data parallel on the CPU (gloo)", os.environ.get("WORLD_SIZE")
+            )
+            self.use_cpu = True
+        super().__post_init__()
+
+
 @dataclass
-class PretrainingArguments(TrainingArguments):
+class PretrainingArguments(_CpuDataParallel, TrainingArguments):
     """TrainingArguments with XLM's pretraining defaults (Adam β2 0.98, inverse-sqrt, clip 5)."""
 
     output_dir: str | None = "runs/pretrain"
@@ -426,7 +448,7 @@ class PretrainingArguments(TrainingArguments):
 
 
 @dataclass
-class XnliTrainingArguments(TrainingArguments):
+class XnliTrainingArguments(_CpuDataParallel, TrainingArguments):
     """TrainingArguments with the XNLI protocol's defaults (per-epoch eval, keep the best model)."""
 
     output_dir: str | None = "runs/xnli"

@@ -188,7 +188,10 @@ def test_every_accelerate_config_loads_with_accelerates_own_loader(path):
 
     config = load_config_from_file(str(path))
     distributed, precision = ACCELERATE_CONFIGS[path.name]
-    assert (str(config.distributed_type).split(".")[-1], str(config.mixed_precision)) == (distributed, precision)
+    assert (str(config.distributed_type).split(".")[-1], str(config.mixed_precision)) == (
+        distributed,
+        precision,
+    )
     header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
     assert f"accelerate launch --config_file recipes/accelerate/{path.name}" in header
 
