@@ -403,30 +403,32 @@ def _is_pair(pair: str) -> bool:
 from transformers import TrainingArguments  # noqa: E402  (after the plain sections on purpose)
 
 
-def cpu_processes_launched() -> bool:
-    """Several processes started (torchrun, accelerate launch, mpirun) on a machine without CUDA."""
+def cpu_only_machine() -> bool:
+    """No CUDA, MPS or XPU device: everything runs on the CPU anyway."""
     import torch
 
-    world = max(int(os.environ.get(k, "1")) for k in ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE"))
-    return world > 1 and not torch.cuda.is_available()
+    xpu = getattr(torch, "xpu", None)
+    return not (
+        torch.cuda.is_available()
+        or torch.backends.mps.is_available()
+        or (xpu is not None and xpu.is_available())
+    )
 
 
-class _CpuDataParallel:
-    """Default ``use_cpu`` to true when several processes run without a GPU: accelerate only joins
-    CPU processes into one gloo group when asked for the CPU, and without it every process would
-    silently train its own copy of the model."""
+class _CpuByDefault:
+    """Default ``use_cpu`` to true on a machine without an accelerator. Two reasons: accelerate
+    joins several CPU processes (torchrun) into one gloo group only when asked for the CPU (without
+    it every process would silently train its own copy of the model), and bf16 on the CPU is
+    refused unless ``use_cpu`` is set."""
 
     def __post_init__(self) -> None:
-        if cpu_processes_launched() and not self.use_cpu:
-            logger.info(
-                "%s processes without a GPU: data parallel on the CPU (gloo)", os.environ.get("WORLD_SIZE")
-            )
+        if not self.use_cpu and cpu_only_machine():
             self.use_cpu = True
         super().__post_init__()
 
 
 @dataclass
-class PretrainingArguments(_CpuDataParallel, TrainingArguments):
+class PretrainingArguments(_CpuByDefault, TrainingArguments):
     """TrainingArguments with XLM's pretraining defaults (Adam β2 0.98, inverse-sqrt, clip 5)."""
 
     output_dir: str | None = "runs/pretrain"
@@ -448,7 +450,7 @@ class PretrainingArguments(_CpuDataParallel, TrainingArguments):
 
 
 @dataclass
-class XnliTrainingArguments(_CpuDataParallel, TrainingArguments):
+class XnliTrainingArguments(_CpuByDefault, TrainingArguments):
     """TrainingArguments with the XNLI protocol's defaults (per-epoch eval, keep the best model)."""
 
     output_dir: str | None = "runs/xnli"

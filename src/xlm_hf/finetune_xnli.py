@@ -69,6 +69,7 @@ def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) ->
     args = recipe.training
     if args.load_best_model_at_end and args.eval_strategy != args.save_strategy:
         raise ConfigError("training.save_strategy: must equal eval_strategy to keep the best model")
+    resolve_mixed_precision(args)
     return recipe
 
 
@@ -108,7 +109,6 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     )
 
     config, args = recipe.xnli, recipe.training
-    resolve_mixed_precision(args)
     set_seed(args.seed)
     ensure_model(config)
     tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)

@@ -46,6 +46,7 @@ def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) ->
     )
     recipe = PretrainRecipe(**sections)
     validate(recipe)
+    resolve_mixed_precision(recipe.training)
     return recipe
 
 
@@ -126,7 +127,6 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
     from xlm_hf.trainer import PretrainTrainer
 
     data_cfg, args = recipe.data, recipe.training
-    resolve_mixed_precision(args)
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
         tok_dir = tokenizer_dir(recipe)
