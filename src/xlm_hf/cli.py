@@ -26,6 +26,12 @@ def _parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--config", required=True, help="recipe YAML")
+        if name != "vocab":
+            cmd.add_argument(
+                "--resume",
+                action="store_true",
+                help="continue from the newest complete checkpoint (training.resume_from_checkpoint=last)",
+            )
         cmd.add_argument("overrides", nargs=argparse.REMAINDER, help="section.key=value ...")
     return parser
 
@@ -75,13 +81,21 @@ COMMANDS = {"vocab": _vocab, "pretrain": _pretrain, "finetune-xnli": _finetune}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from xlm_hf.checkpoints import TrainingInterrupted
+
     args = _parser().parse_args(argv)
     _setup_logging()
+    overrides = [o for o in args.overrides if o != "--resume"]  # also accepted after the overrides
+    if getattr(args, "resume", False) or len(overrides) < len(args.overrides):
+        overrides.append("training.resume_from_checkpoint=last")
     try:
-        COMMANDS[args.command](args.config, list(args.overrides))
+        COMMANDS[args.command](args.config, overrides)
     except ConfigError as err:
         print(f"xlm-hf {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as err:  # a checkpoint was saved: a clean stop, not a crash
+        print(f"xlm-hf {args.command}: {err}", file=sys.stderr)
+        return 128 + err.signum
     return 0
 
 

@@ -97,6 +97,7 @@ def ensure_model(config: XnliConfig) -> None:
 def run(recipe: XnliRecipe) -> dict[str, Any]:
     from transformers import XLMForSequenceClassification, XLMTokenizer, set_seed
 
+    from xlm_hf.checkpoints import raise_if_stopped, watch_for_signals
     from xlm_hf.data.xnli import LABELS, load_train_rows
     from xlm_hf.modeling import check_languages
     from xlm_hf.pretrain import resume_checkpoint
@@ -160,7 +161,9 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         data_collator=ClassificationCollator(pad_token_id=tokenizer.pad_token_id),
         processing_class=tokenizer,
     )
+    stopper = watch_for_signals(trainer)
     trainer.train(resume_from_checkpoint=resume_checkpoint(args))
+    raise_if_stopped(stopper, args.output_dir)
     trainer.save_model(args.output_dir)
 
     results = final_report(trainer, {"dev": dev_ds, "test": test_ds})

@@ -97,15 +97,16 @@ def tokenizer_dir(recipe: PretrainRecipe) -> Path:
     raise ConfigError(f"model.tokenizer: {path} has no vocab.json (build it with `xlm-hf vocab`)")
 
 
-def resume_checkpoint(args: PretrainingArguments) -> str | None:
-    """``resume_from_checkpoint``: a path, or ``last`` for the newest checkpoint in output_dir."""
-    from transformers.trainer_utils import get_last_checkpoint
+def resume_checkpoint(args) -> str | None:
+    """``resume_from_checkpoint``: a path, or ``last`` for the newest completely written checkpoint
+    in output_dir (one cut short by a kill while saving is skipped)."""
+    from xlm_hf.checkpoints import last_complete, written_completely
 
     value = args.resume_from_checkpoint
     if value in (None, "", "false", "False"):
         return None
     if value in ("last", "latest", "true", "True"):
-        found = get_last_checkpoint(args.output_dir) if os.path.isdir(args.output_dir) else None
+        found = last_complete(args.output_dir) if os.path.isdir(args.output_dir) else None
         if found is None:
             logger.warning(
                 "resume_from_checkpoint=%s but %s holds no checkpoint: starting fresh", value, args.output_dir
@@ -113,6 +114,8 @@ def resume_checkpoint(args: PretrainingArguments) -> str | None:
         return found
     if not Path(value).is_dir():
         raise ConfigError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
+    if not written_completely(value):
+        raise ConfigError(f"training.resume_from_checkpoint: {value} was not completely written")
     return value
 
 
@@ -120,6 +123,7 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
     """(trainer, pretraining data, checkpoint to resume from): everything up to ``train()``."""
     from transformers import XLMTokenizer, set_seed
 
+    from xlm_hf.checkpoints import watch_for_signals
     from xlm_hf.data.corpora import load_corpora
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
@@ -167,6 +171,7 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
     trainer = PretrainTrainer(
         model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
     )
+    trainer.stopper = watch_for_signals(trainer)
     if checkpoint:  # the mixture replays its draws up to the checkpoint without building those batches
         state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
         mixture.start = state["global_step"] * args.gradient_accumulation_steps
@@ -177,6 +182,7 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
 
 def run(recipe: PretrainRecipe) -> dict[str, Any]:
     """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
+    from xlm_hf.checkpoints import raise_if_stopped
     from xlm_hf.trainer import nested_eval
 
     args = recipe.training
@@ -187,6 +193,7 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
     trainer.eval_seconds = 0.0
     started = time.time()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
+    raise_if_stopped(trainer.stopper, args.output_dir)
     elapsed = time.time() - started
     step, metrics = trainer.last_eval or (-1, {})
     if data.validation and step != trainer.state.global_step:

@@ -1,0 +1,147 @@
+"""Checkpoints that survive interruption: a stop on SIGINT/SIGTERM, and completeness markers.
+
+- `StopOnSignal`: the first SIGINT or SIGTERM lets the current optimizer step finish, saves a
+  checkpoint and ends training; `run` then raises `TrainingInterrupted` and the CLI exits with
+  128 + the signal number. A second SIGINT interrupts at once. With several processes the stop is
+  agreed on by all ranks (one flag all-reduced per step), so a signal that reaches only one rank
+  still stops every rank at the same step.
+- `MarkCompleteCheckpoints`: `Trainer` writes a checkpoint file by file, so a process killed
+  (SIGKILL, OOM, pre-emption) while saving leaves a folder that looks like the newest checkpoint but
+  does not load. Each rank writes ``.complete-<rank>`` once its part is on disk; `last_complete`
+  resumes from the newest checkpoint whose every rank finished, skipping (and naming) the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving a checkpoint."""
+
+    def __init__(self, signum: int, checkpoint: str | None) -> None:
+        self.signum, self.checkpoint = signum, checkpoint
+        name = signal.Signals(signum).name
+        where = f"checkpoint saved to {checkpoint}" if checkpoint else "no checkpoint could be saved"
+        super().__init__(
+            f"stopped by {name}: {where}; continue with --resume (training.resume_from_checkpoint=last)"
+        )
+
+
+class StopOnSignal(TrainerCallback):
+    """Save and stop at the end of the step during which SIGINT or SIGTERM arrived."""
+
+    def __init__(self, any_rank: Callable[[bool], bool] = lambda flag: flag) -> None:
+        self.any_rank = any_rank  # OR of a flag over all ranks (identity with one process)
+        self.signum: int | None = None
+        self.stopped_at: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def _handle(self, signum: int, frame) -> None:
+        if self.signum == signal.SIGINT and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now, without a checkpoint
+        if self.signum is None:
+            logger.warning("%s: saving a checkpoint after this step", signal.Signals(signum).name)
+        self.signum = signum
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if threading.current_thread() is threading.main_thread():  # handlers live on the main thread
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.any_rank(self.signum is not None):
+            self.signum = self.signum or signal.SIGTERM  # another rank was signalled
+            self.stopped_at = state.global_step
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+
+class MarkCompleteCheckpoints(TrainerCallback):
+    """After each save, this rank marks the checkpoint as fully written."""
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if folder.is_dir():
+            marker = folder / f".complete-{args.process_index}"
+            marker.write_text(json.dumps({"world_size": args.world_size}))
+        return control
+
+
+def is_complete(folder: str | Path, legacy: bool = False) -> bool:
+    """Every rank of the run that saved `folder` marked it written, and its trainer state parses.
+    `legacy`: a run from before the markers, where the trainer state (written last) must do."""
+    folder = Path(folder)
+    try:
+        json.loads((folder / "trainer_state.json").read_text())
+        if legacy:
+            return True
+        markers = sorted(folder.glob(".complete-*"))
+        world = json.loads(markers[0].read_text())["world_size"] if markers else None
+    except (OSError, ValueError, KeyError):
+        return False
+    return world is not None and {m.name for m in markers} >= {f".complete-{r}" for r in range(world)}
+
+
+def checkpoints_in(output_dir: str | Path) -> list[Path]:
+    return [p for p in Path(output_dir).glob("checkpoint-*") if p.is_dir() and CHECKPOINT.match(p.name)]
+
+
+def written_completely(folder: str | Path) -> bool:
+    """`is_complete`, with markers required unless no checkpoint beside `folder` has any."""
+    siblings = checkpoints_in(Path(folder).parent)
+    return is_complete(folder, legacy=not any(next(p.glob(".complete-*"), None) for p in siblings))
+
+
+def last_complete(output_dir: str | Path) -> str | None:
+    """The newest complete checkpoint in `output_dir`; newer incomplete ones are named and skipped."""
+    folders = checkpoints_in(output_dir)
+    legacy = not any(next(p.glob(".complete-*"), None) for p in folders)
+    for folder in sorted(folders, key=lambda p: int(CHECKPOINT.match(p.name).group(1)), reverse=True):
+        if is_complete(folder, legacy):
+            return str(folder)
+        logger.warning("%s was not completely written (interrupted while saving?): skipped", folder)
+    return None
+
+
+def watch_for_signals(trainer) -> StopOnSignal:
+    """Give `trainer` the stop-on-signal and checkpoint-marker callbacks; returns the stopper."""
+
+    def any_rank(flag: bool) -> bool:
+        if trainer.args.world_size == 1:
+            return flag
+        import torch
+
+        total = trainer.accelerator.reduce(torch.tensor([int(flag)], device=trainer.args.device), "sum")
+        return bool(total.item())
+
+    stopper = StopOnSignal(any_rank)
+    trainer.add_callback(stopper)
+    trainer.add_callback(MarkCompleteCheckpoints())
+    return stopper
+
+
+def raise_if_stopped(stopper: StopOnSignal, output_dir: str) -> None:
+    """After ``train()``: a signal ended it, so report where the checkpoint is instead of finishing."""
+    if stopper.signum is None:
+        return
+    folder = Path(output_dir) / f"checkpoint-{stopper.stopped_at}"
+    raise TrainingInterrupted(stopper.signum, str(folder) if folder.is_dir() else None)
