@@ -217,10 +217,20 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         "objectives": recipe.data.objectives,
         "world_size": args.world_size,
         "mixed_precision": args.mixed_precision,
+        "peak_memory_mb": peak_memory_mb(),
     }
     if args.should_save:
         write_json(Path(args.output_dir) / "results.json", results)
     return results
+
+
+def peak_memory_mb() -> float:
+    """This process's high-water mark: GPU memory allocated by torch, else the CPU resident set."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 def write_json(path: Path, payload: dict) -> None:
