@@ -422,7 +422,10 @@ class _CpuByDefault:
     refused unless ``use_cpu`` is set."""
 
     def __post_init__(self) -> None:
-        if not self.use_cpu and cpu_only_machine():
+        # `accelerate launch` with a CPU config exports ACCELERATE_USE_CPU; TrainingArguments then
+        # builds a CPU process group but still reports cuda:0 as its device on a GPU machine
+        launched_on_cpu = os.environ.get("ACCELERATE_USE_CPU", "false").lower() in ("1", "true", "yes")
+        if not self.use_cpu and (launched_on_cpu or cpu_only_machine()):
             self.use_cpu = True
         super().__post_init__()
 
