@@ -1,8 +1,8 @@
 """`xlm-hf` command line: ``xlm-hf {vocab,pretrain,finetune-xnli} --config RECIPE [section.key=value ...]``.
 
 Every recipe key can be overridden after the recipe (``training.max_steps=10``,
-``--data.languages '[en, fr]'``). Recipe problems end the command before any work with one line
-naming the key, and exit status 2.
+``--data.languages '[en, fr]'``). Recipe and input-file problems end the command with one line
+naming the key or the file and line, and exit status 2; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 import warnings
 
-from xlm_hf.config import ConfigError
+from xlm_hf.errors import XlmHfError, one_line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--config", required=True, help="recipe YAML")
+        cmd.add_argument("--debug", action="store_true", help="show the traceback of an error")
         cmd.add_argument("overrides", nargs=argparse.REMAINDER, help="section.key=value ...")
     return parser
 
@@ -75,11 +77,15 @@ COMMANDS = {"vocab": _vocab, "pretrain": _pretrain, "finetune-xnli": _finetune}
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    overrides = [arg for arg in args.overrides if arg != "--debug"]  # also accepted after the overrides
+    debug = args.debug or len(overrides) != len(args.overrides)
     _setup_logging()
     try:
-        COMMANDS[args.command](args.config, list(args.overrides))
-    except ConfigError as err:
-        print(f"xlm-hf {args.command}: error: {err}", file=sys.stderr)
+        COMMANDS[args.command](args.config, overrides)
+    except XlmHfError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"xlm-hf {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
     return 0
 
