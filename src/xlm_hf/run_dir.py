@@ -69,7 +69,8 @@ def check(recipe: Any) -> None:
     """Refuse (ConfigError) an output directory holding a different run; see the module docstring."""
     args = recipe.training
     out = Path(args.output_dir)
-    if not out.is_dir() or not any(out.iterdir()):
+    # source-tokenizer: a hub tokenizer fetched into output_dir before training (pretrain.tokenizer_dir)
+    if not out.is_dir() or not [p for p in out.iterdir() if p.name != "source-tokenizer"]:
         if out.exists() and not out.is_dir():
             raise ConfigError(f"training.output_dir: {out} exists and is not a directory")
         return
