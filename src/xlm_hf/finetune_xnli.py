@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from xlm_hf import run_dir
 from xlm_hf.config import ConfigError, XnliTrainingArguments, check_training, load_sections
+from xlm_hf.errors import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -117,13 +118,22 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
     set_seed(args.seed)
     ensure_model(config)
-    tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
-    model = XLMForSequenceClassification.from_pretrained(
-        config.model_name_or_path,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-    )
+    try:
+        tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
+        model = XLMForSequenceClassification.from_pretrained(
+            config.model_name_or_path,
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id={name: i for i, name in enumerate(LABELS)},
+        )
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+    ) as err:  # a broken directory (no vocab.json: TypeError), a bad hub id
+        raise ConfigError(
+            f"xnli.model_name_or_path: cannot load {config.model_name_or_path} ({one_line(err)})"
+        ) from None
     langs = train_languages(config)
     check_languages(
         model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path"

@@ -18,6 +18,7 @@ from transformers import XLMConfig, XLMWithLMHeadModel
 from transformers.modeling_outputs import MaskedLMOutput
 
 from xlm_hf.config import ConfigError, DataConfig, ModelConfig
+from xlm_hf.errors import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +139,10 @@ def check_model_inputs(model: ModelConfig, data: DataConfig, tokenizer) -> None:
         return
     path = model.model_name_or_path
     _check_model_dir(path)
-    config = XLMConfig.from_pretrained(path)
+    try:
+        config = XLMConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:  # an unreadable config.json, an unknown hub id
+        raise ConfigError(f"model.model_name_or_path: cannot load {path} ({one_line(err)})") from None
     check_languages(config, tokenizer, data.languages, "model.model_name_or_path")
     lengths = {"data.max_seq_length": data.max_seq_length}
     if "tlm" in data.objectives:

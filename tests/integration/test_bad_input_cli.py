@@ -384,3 +384,58 @@ def test_run_json_is_written_with_the_settings(tmp_path, sample_vocab_dir):
     assert saved["settings"]["data.languages"] == ["en", "fr"]
     assert saved["settings"]["training.learning_rate"] == 1e-4
     assert "training.max_steps" not in saved["settings"] and "data.cache_dir" not in saved["settings"]
+
+
+def test_broken_model_directory(tmp_path, capsys, sample_vocab_dir, tiny_model):
+    model = tmp_path / "broken"
+    write(model / "config.json", "{not json")
+    recipe = pretrain_recipe(
+        tmp_path, sample_vocab_dir, data_dir(tmp_path), model={"model_name_or_path": str(model)}
+    )
+    assert fails(capsys, ["pretrain", "--config", str(recipe)]).startswith(
+        f"model.model_name_or_path: cannot load {model} ("
+    )
+    nothing_left(tmp_path)
+    recipe = xnli_recipe(tmp_path, model)
+    assert fails(capsys, ["finetune-xnli", "--config", str(recipe)]).startswith(
+        f"xnli.model_name_or_path: cannot load {model} ("
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_hub_dataset_that_cannot_be_loaded(tmp_path, capsys, sample_vocab_dir, monkeypatch):
+    import xlm_hf.data.corpora as corpora
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Couldn't reach the Hugging Face Hub\n(offline mode is on)")
+
+    monkeypatch.setattr(corpora, "hub_load_dataset", offline)
+    recipe = pretrain_recipe(
+        tmp_path, sample_vocab_dir, data_dir(tmp_path), data={"mono": {"fr": "hf:someone/corpus:fr"}}
+    )
+    assert fails(capsys, ["pretrain", "--config", str(recipe)]) == (
+        "data.mono.fr: cannot load the hub dataset 'hf:someone/corpus:fr' "
+        "(Couldn't reach the Hugging Face Hub (offline mode is on))"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_vocab_on_a_bad_file_leaves_no_vocabulary(tmp_path, capsys):
+    bad = write(tmp_path / "data" / "mono" / "fr.txt", b"bonjour\n\xff\xfe\n")
+    write(tmp_path / "data" / "mono" / "en.txt", "hello\n")
+    recipe = tmp_path / "vocab.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "vocab": {
+                    "languages": ["en", "fr"],
+                    "data_dir": str(tmp_path / "data"),
+                    "output_dir": str(tmp_path / "v"),
+                }
+            }
+        )
+    )
+    assert fails(capsys, ["vocab", "--config", str(recipe)]).startswith(
+        f"{bad}:2: invalid UTF-8 (byte 0xff at byte 1 of the line)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "vocab.yaml"]

@@ -29,6 +29,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 
 from xlm_hf.config import ConfigError, DataConfig
 from xlm_hf.data.textfiles import BLANK_CHARS, non_blank_lines, read_text_lines
+from xlm_hf.errors import one_line
 from xlm_hf.text import xlm_encode
 
 logger = logging.getLogger(__name__)
@@ -189,7 +190,10 @@ def _hub_split(spec: str, key: str) -> Any:
     if not parts[0] or len(parts) > 2:
         raise ConfigError(f"{key}: hub sources are hf:<name>[:<config>], got {spec!r}")
     name, config_name = parts[0], (parts[1] if len(parts) == 2 else None)
-    return hub_load_dataset(name, config_name, split="train")
+    try:
+        return hub_load_dataset(name, config_name, split="train")
+    except (OSError, ValueError) as err:  # not found, offline, no such config (ConnectionError is an OSError)
+        raise ConfigError(f"{key}: cannot load the hub dataset {spec!r} ({one_line(err)})") from None
 
 
 # ----------------------------------------------------------------------------- tokenisation
