@@ -121,7 +121,7 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
     """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
     from transformers import XLMTokenizer, set_seed
 
-    from xlm_hf.data.corpora import load_corpora
+    from xlm_hf.data.corpora import load_corpora, resolve_sources
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
     from xlm_hf.modeling import check_model_inputs, load_pretraining_model
@@ -131,6 +131,7 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
+        resolve_sources(data_cfg)  # every input file exists before a vocabulary is learned
         tok_dir = tokenizer_dir(recipe)
         tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
         check_model_inputs(recipe.model, data_cfg, tokenizer)  # languages, lengths: before any corpus

@@ -142,7 +142,8 @@ def test_language_with_no_data_for_any_objective(tmp_path, capsys, sample_vocab_
 
 
 def test_language_unknown_to_the_tokenizer(tmp_path, capsys, sample_vocab_dir):
-    recipe = pretrain_recipe(tmp_path, sample_vocab_dir, data_dir(tmp_path), data={"languages": ["en", "sw"]})
+    data = data_dir(tmp_path, langs=("en", "sw"))
+    recipe = pretrain_recipe(tmp_path, sample_vocab_dir, data, data={"languages": ["en", "sw"]})
     message = fails(capsys, ["pretrain", "--config", str(recipe)])
     assert message == (
         f"data.languages: ['sw'] are not in the lang2id ['de', 'en', 'es', 'fr'] of the tokenizer "
@@ -439,3 +440,34 @@ def test_vocab_on_a_bad_file_leaves_no_vocabulary(tmp_path, capsys):
         f"{bad}:2: invalid UTF-8 (byte 0xff at byte 1 of the line)"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "vocab.yaml"]
+
+
+def test_missing_data_is_found_before_a_vocabulary_is_learned(tmp_path, capsys):
+    data = data_dir(tmp_path)
+    for path in (data / "para").iterdir():
+        path.unlink()
+    vocab = {"languages": ["en", "fr"], "data_dir": str(data), "output_dir": str(tmp_path / "vocab")}
+    recipe = pretrain_recipe(
+        tmp_path, tmp_path / "vocab", data, vocab=vocab, data={"objectives": ["mlm", "tlm"]}
+    )
+    assert fails(capsys, ["pretrain", "--config", str(recipe)]).startswith(
+        "data.tlm_pairs: no parallel files"
+    )
+    nothing_left(tmp_path)
+    assert not (tmp_path / "vocab").exists()
+
+
+@pytest.mark.parametrize(
+    ("xnli", "expected"),
+    [
+        ({"train": "{tmp}/nope.tsv"}, "xnli.train: {tmp}/nope.tsv: not a file, nor a directory holding"),
+        ({"train": "{tmp}/empty.tsv"}, "xnli.train: no training examples in {tmp}/empty.tsv"),
+        ({"eval": "{tmp}/nowhere"}, "xnli.eval: {tmp}/nowhere: neither a dev/<lang>.tsv directory nor"),
+    ],
+    ids=["missing-train", "empty-train", "missing-eval"],
+)
+def test_missing_or_empty_xnli_inputs(tmp_path, capsys, tiny_model, xnli, expected):
+    write(tmp_path / "empty.tsv", "\n\n")
+    recipe = xnli_recipe(tmp_path, tiny_model, **{k: v.format(tmp=tmp_path) for k, v in xnli.items()})
+    assert fails(capsys, ["finetune-xnli", "--config", str(recipe)]).startswith(expected.format(tmp=tmp_path))
+    assert not (tmp_path / "out").exists()

@@ -125,6 +125,14 @@ def check_coverage(config: DataConfig, mono: dict[str, list[str]], para: dict[st
         )
 
 
+def resolve_sources(config: DataConfig) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(mono, para) sources of `config`, every language covered: files found, nothing read yet."""
+    needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
+    mono, para = (mono_sources(config) if needs_mono else {}), para_sources(config)
+    check_coverage(config, mono, para)
+    return mono, para
+
+
 def _pairs_in_dir(config: DataConfig) -> list[str]:
     if config.data_dir is None:
         return []
@@ -303,10 +311,7 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
         "seed": seed,
         "text_column": config.text_column,
     }
-    needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
-    # every source is found (and every language covered) before anything is read or cached
-    mono, para = (mono_sources(config) if needs_mono else {}), para_sources(config)
-    check_coverage(config, mono, para)
+    mono, para = resolve_sources(config)
     jobs: list[tuple[dict[str, Any], Callable[[], Any], Callable[[Any], DatasetDict], dict, dict]] = []
     for lang, paths in mono.items():
         valid_paths = (
