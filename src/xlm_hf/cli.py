@@ -1,8 +1,8 @@
 """`xlm-hf` command line: ``xlm-hf {vocab,pretrain,finetune-xnli} --config RECIPE [section.key=value ...]``.
 
 Every recipe key can be overridden after the recipe (``training.max_steps=10``,
-``--data.languages '[en, fr]'``). Recipe problems end the command before any work with one line
-naming the key, and exit status 2.
+``--data.languages '[en, fr]'``). Recipe and input-file problems end the command with one line
+naming the key or the file and line, and exit status 2; ``--debug`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 import warnings
 
-from xlm_hf.config import ConfigError
+from xlm_hf.errors import XlmHfError, one_line
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="continue from the newest complete checkpoint (training.resume_from_checkpoint=last)",
             )
+        cmd.add_argument("--debug", action="store_true", help="show the traceback of an error")
         cmd.add_argument("overrides", nargs=argparse.REMAINDER, help="section.key=value ...")
     return parser
 
@@ -84,14 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     from xlm_hf.checkpoints import TrainingInterrupted
 
     args = _parser().parse_args(argv)
-    _setup_logging()
-    overrides = [o for o in args.overrides if o != "--resume"]  # also accepted after the overrides
-    if getattr(args, "resume", False) or len(overrides) < len(args.overrides):
+    # the flags are also accepted after the overrides
+    overrides = [arg for arg in args.overrides if arg not in ("--debug", "--resume")]
+    debug = args.debug or "--debug" in args.overrides
+    if getattr(args, "resume", False) or "--resume" in args.overrides:
         overrides.append("training.resume_from_checkpoint=last")
+    _setup_logging()
     try:
         COMMANDS[args.command](args.config, overrides)
-    except ConfigError as err:
-        print(f"xlm-hf {args.command}: error: {err}", file=sys.stderr)
+    except XlmHfError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"xlm-hf {args.command}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except TrainingInterrupted as err:  # a checkpoint was saved: a clean stop, not a crash
         print(f"xlm-hf {args.command}: {err}", file=sys.stderr)

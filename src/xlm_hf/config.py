@@ -23,13 +23,9 @@ from typing import Any, Literal
 import yaml
 
 from xlm_hf import SAMPLE_DIR
+from xlm_hf.errors import ConfigError  # defined with the other user errors; imported from here too
 
 logger = logging.getLogger(__name__)
-
-
-class ConfigError(ValueError):
-    """A recipe problem, reported as one line that names the key."""
-
 
 # ----------------------------------------------------------------------------- sections
 
@@ -61,6 +57,7 @@ class VocabConfig:
         _require(self.sentences_per_language > 0, "vocab.sentences_per_language", "must be > 0")
         _require(0 <= self.valid_fraction < 1, "vocab.valid_fraction", "must be in [0, 1)")
         _require(self.num_proc >= 1, "vocab.num_proc", "must be >= 1")
+        _require(self.min_frequency >= 0, "vocab.min_frequency", "must be >= 0")
         _require(self.data_dir is not None or bool(self.files), "vocab.data_dir", "give data_dir or files")
 
 
@@ -102,6 +99,10 @@ class DataConfig:
             _require(obj in OBJECTIVES, "data.objectives", f"unknown objective {obj!r} (use mlm, clm, tlm)")
         _require(self.max_seq_length >= 8, "data.max_seq_length", "must be >= 8")
         _require(self.valid_size > 0, "data.valid_size", "must be > 0")
+        _require(self.max_valid_lines >= 1, "data.max_valid_lines", "must be >= 1")
+        for name in ("max_lines_per_language", "tlm_tokens_per_batch"):
+            _require(getattr(self, name) is None or getattr(self, name) >= 1, f"data.{name}", "must be >= 1")
+        _require(self.num_proc >= 1, "data.num_proc", "must be >= 1")
         _require(self.tlm_max_len >= 1, "data.tlm_max_len", "must be >= 1")
         if isinstance(self.lang_sampling_alpha, float):
             _require(self.lang_sampling_alpha > 0, "data.lang_sampling_alpha", "must be > 0 or 'uniform'")
@@ -388,6 +389,17 @@ def _type_name(tp: Any) -> str:
     return " or ".join(getattr(a, "__name__", str(a)) for a in typing.get_args(tp) if a is not type(None))
 
 
+def check_training(args: Any) -> None:
+    """Sizes of the training section that TrainingArguments itself accepts but cannot train with."""
+    for name in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        _require(getattr(args, name) >= 1, f"training.{name}", "must be >= 1")
+    for name in ("logging_steps", "save_steps", "eval_steps"):
+        value = getattr(args, name)
+        _require(value is None or value > 0, f"training.{name}", "must be > 0")
+    _require(args.learning_rate >= 0, "training.learning_rate", "must be >= 0")
+    _require(args.max_steps > 0 or args.num_train_epochs > 0, "training.num_train_epochs", "must be > 0")
+
+
 def _require(ok: Any, key: str, message: str) -> None:
     if not ok:
         raise ConfigError(f"{key}: {message}")
@@ -450,6 +462,7 @@ class PretrainingArguments(_CpuByDefault, TrainingArguments):
     save_total_limit: int | None = 2
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
+    overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
 
 
 @dataclass
@@ -469,6 +482,7 @@ class XnliTrainingArguments(_CpuByDefault, TrainingArguments):
     logging_steps: float = 50
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
+    overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
 
 
 def resolve_mixed_precision(args: TrainingArguments) -> str:

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from xlm_hf.config import ConfigError, XnliTrainingArguments, load_sections, resolve_mixed_precision
+from xlm_hf import run_dir
+from xlm_hf.config import (
+    ConfigError,
+    XnliTrainingArguments,
+    check_training,
+    load_sections,
+    resolve_mixed_precision,
+)
+from xlm_hf.errors import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +59,10 @@ class XnliConfig:
             raise ConfigError(f"xnli.train_language: {self.train_language!r} is not in xnli.languages")
         if self.max_seq_length < 8:
             raise ConfigError("xnli.max_seq_length: must be >= 8")
+        if self.max_train_examples is not None and self.max_train_examples < 1:
+            raise ConfigError("xnli.max_train_examples: must be >= 1")
+        if self.num_proc < 1:
+            raise ConfigError("xnli.num_proc: must be >= 1")
 
 
 @dataclass
@@ -69,6 +81,7 @@ def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) ->
     args = recipe.training
     if args.load_best_model_at_end and args.eval_strategy != args.save_strategy:
         raise ConfigError("training.save_strategy: must equal eval_strategy to keep the best model")
+    check_training(args)
     resolve_mixed_precision(args)
     return recipe
 
@@ -110,19 +123,34 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     )
 
     config, args = recipe.xnli, recipe.training
+    run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
     set_seed(args.seed)
     ensure_model(config)
-    tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
-    model = XLMForSequenceClassification.from_pretrained(
-        config.model_name_or_path,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-    )
+    try:
+        tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
+        model = XLMForSequenceClassification.from_pretrained(
+            config.model_name_or_path,
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id={name: i for i, name in enumerate(LABELS)},
+        )
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+    ) as err:  # a broken directory (no vocab.json: TypeError), a bad hub id
+        raise ConfigError(
+            f"xnli.model_name_or_path: cannot load {config.model_name_or_path} ({one_line(err)})"
+        ) from None
     langs = train_languages(config)
     check_languages(
         model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path"
     )
+    if config.max_seq_length > model.config.max_position_embeddings:
+        raise ConfigError(
+            f"xnli.max_seq_length: {config.max_seq_length} is more than the "
+            f"{model.config.max_position_embeddings} positions of {config.model_name_or_path}"
+        )
 
     train_rows = []
     for lang in langs:
@@ -137,6 +165,9 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     if not train_rows:
         raise ConfigError(f"xnli.train: no training examples in {config.train}")
     dev = _load_split(config, "dev")
+    no_dev = [lang for lang in config.languages if lang not in dev]
+    if no_dev:
+        raise ConfigError(f"xnli.languages: no dev data for {no_dev} in {config.eval}")
     test = _load_split(config, "test") if config.test != "no" else {}
     if config.test == "yes" and not test:
         raise ConfigError(f"xnli.eval: no test split in {config.eval}")
@@ -153,6 +184,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         raise ConfigError(f"xnli.selected_by: no dev set for {selected!r} in {config.eval}")
     args.metric_for_best_model = f"{selected}_accuracy"
     args.greater_is_better = True
+    run_dir.record(recipe)
     trainer = XnliTrainer(
         model=model,
         args=args,

@@ -17,7 +17,8 @@ from torch import nn
 from transformers import XLMConfig, XLMWithLMHeadModel
 from transformers.modeling_outputs import MaskedLMOutput
 
-from xlm_hf.config import ConfigError, ModelConfig
+from xlm_hf.config import ConfigError, DataConfig, ModelConfig
+from xlm_hf.errors import one_line
 
 logger = logging.getLogger(__name__)
 
@@ -117,20 +118,58 @@ def check_languages(config: XLMConfig, tokenizer, languages: list[str], where: s
     missing = [lang for lang in languages if lang not in known]
     if missing:
         raise ConfigError(f"{where}: languages {missing} are not in the model's lang2id {sorted(known)}")
+    if getattr(config, "use_lang_emb", True) and config.n_langs > 1:
+        beyond = [lang for lang in languages if known[lang] >= config.n_langs]
+        if beyond:
+            raise ConfigError(
+                f"{where}: the model has {config.n_langs} language embeddings, too few for the ids of {beyond}"
+            )
     if len(tokenizer) != config.vocab_size:
         raise ConfigError(
             f"{where}: the tokenizer has {len(tokenizer)} tokens but the model's vocabulary has {config.vocab_size}"
         )
 
 
+def _check_model_dir(path: str) -> None:
+    if Path(path).exists() and not (Path(path) / "config.json").exists():
+        raise ConfigError(f"model.model_name_or_path: {path} has no config.json (not an HF model directory)")
+
+
+def check_model_inputs(model: ModelConfig, data: DataConfig, tokenizer) -> None:
+    """Before any corpus is read: the tokenizer knows every language of the recipe, and a model
+    continued from `model_name_or_path` agrees with it and has positions for the sequence lengths."""
+    tok_langs = dict(tokenizer.lang2id or {})
+    unknown = [lang for lang in data.languages if lang not in tok_langs]
+    if unknown:
+        raise ConfigError(
+            f"data.languages: {unknown} are not in the lang2id {sorted(tok_langs)} of the tokenizer "
+            f"{tokenizer.name_or_path}"
+        )
+    if not model.model_name_or_path:
+        return
+    path = model.model_name_or_path
+    _check_model_dir(path)
+    try:
+        config = XLMConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:  # an unreadable config.json, an unknown hub id
+        raise ConfigError(f"model.model_name_or_path: cannot load {path} ({one_line(err)})") from None
+    check_languages(config, tokenizer, data.languages, "model.model_name_or_path")
+    lengths = {"data.max_seq_length": data.max_seq_length}
+    if "tlm" in data.objectives:
+        lengths["data.tlm_max_len"] = data.tlm_max_len + 2  # a TLM half: </s> sentence </s>
+    for key, length in lengths.items():
+        if length > config.max_position_embeddings:
+            raise ConfigError(
+                f"{key}: sequences of {length} tokens do not fit the {config.max_position_embeddings} "
+                f"positions of {path}"
+            )
+
+
 def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) -> XLMWithTargetedLMHead:
     """A new model from the recipe, or the weights of `model_name_or_path` (languages checked)."""
     if model.model_name_or_path:
         path = model.model_name_or_path
-        if Path(path).exists() and not (Path(path) / "config.json").exists():
-            raise ConfigError(
-                f"model.model_name_or_path: {path} has no config.json (not an HF model directory)"
-            )
+        _check_model_dir(path)
         loaded = XLMWithTargetedLMHead.from_pretrained(path)
         check_languages(loaded.config, tokenizer, languages, "model.model_name_or_path")
         loaded.config.mask_token_id = tokenizer.mask_token_id  # HF's XLMConfig default (0) is wrong

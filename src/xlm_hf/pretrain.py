@@ -16,12 +16,14 @@ from typing import Any
 
 import torch
 
+from xlm_hf import run_dir
 from xlm_hf.config import (
     ConfigError,
     DataConfig,
     ModelConfig,
     PretrainingArguments,
     VocabConfig,
+    check_training,
     load_sections,
     resolve_mixed_precision,
 )
@@ -59,6 +61,7 @@ def validate(recipe: PretrainRecipe) -> None:
         raise ConfigError("data.tlm_max_len: a TLM half would not fit model.max_position_embeddings")
     if args.max_steps is None or args.max_steps <= 0:
         raise ConfigError("training.max_steps: pretraining streams are endless; set max_steps > 0")
+    check_training(args)
     if recipe.vocab is not None:
         extra = [lang for lang in data.languages if lang not in recipe.vocab.languages]
         if extra:
@@ -124,18 +127,21 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
     from transformers import XLMTokenizer, set_seed
 
     from xlm_hf.checkpoints import watch_for_signals
-    from xlm_hf.data.corpora import load_corpora
+    from xlm_hf.data.corpora import load_corpora, resolve_sources
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
-    from xlm_hf.modeling import load_pretraining_model
+    from xlm_hf.modeling import check_model_inputs, load_pretraining_model
     from xlm_hf.trainer import PretrainTrainer
 
     data_cfg, args = recipe.data, recipe.training
+    run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
+        resolve_sources(data_cfg)  # every input file exists before a vocabulary is learned
         tok_dir = tokenizer_dir(recipe)
+        tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
+        check_model_inputs(recipe.model, data_cfg, tokenizer)  # languages, lengths: before any corpus
         corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
-    tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
     model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
     data = build_pretraining_data(
         data_cfg,
@@ -168,6 +174,7 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
         args.eval_strategy = "no"
 
     checkpoint = resume_checkpoint(args)
+    run_dir.record(recipe)
     trainer = PretrainTrainer(
         model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
     )

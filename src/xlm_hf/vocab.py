@@ -26,6 +26,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from xlm_hf.config import ConfigError, VocabConfig
+from xlm_hf.data.textfiles import non_blank_lines
 from xlm_hf.text import pretokenize
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,8 @@ def language_files(config: VocabConfig) -> dict[str, list[Path]]:
 
 
 def read_lines(paths: Iterable[Path]) -> list[str]:
-    lines: list[str] = []
-    for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines += [s for s in (line.strip() for line in handle) if s]
-    return lines
+    """Non-blank stripped lines (strict UTF-8, BOM and CRLF handled: see `xlm_hf.data.textfiles`)."""
+    return non_blank_lines(list(paths))
 
 
 def sample_sentences(

@@ -133,6 +133,9 @@ def test_checkpoints_and_resume(trained):
     assert state["global_step"] == 50
     results = json.loads((out / "results.json").read_text())
     assert results["train_steps"] == 50 and results["initial_eval"] == {}
+    # the same recipe with another learning rate is another run: refused, the directory untouched
+    assert main(["pretrain", "--config", str(trained / "recipe.yaml"), "training.learning_rate=0.1"]) == 2
+    assert json.loads((out / "run.json").read_text())["settings"]["training.learning_rate"] == 3e-3
 
 
 def test_clm_run_saves_a_causal_model(tmp_path):

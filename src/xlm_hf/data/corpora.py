@@ -28,11 +28,13 @@ from typing import Any
 from datasets import Dataset, DatasetDict, load_from_disk
 
 from xlm_hf.config import ConfigError, DataConfig
+from xlm_hf.data.textfiles import BLANK_CHARS, non_blank_lines, read_text_lines
+from xlm_hf.errors import one_line
 from xlm_hf.text import xlm_encode
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "3"
+CACHE_VERSION = "4"
 HUB_PREFIX = "hf:"
 
 
@@ -64,6 +66,7 @@ def default_cache_dir() -> Path:
 
 def mono_sources(config: DataConfig) -> dict[str, list[str]]:
     """Text sources per language for MLM/CLM (explicit entries win over the data directory)."""
+    _check_data_dir(config)
     sources = {}
     for lang in config.languages:
         if lang in config.mono:
@@ -80,6 +83,7 @@ def para_sources(config: DataConfig) -> dict[str, list[str]]:
     """Sources per TLM pair: [l1 file, l2 file] or [hf:...]; found in DIR/para when not explicit."""
     if "tlm" not in config.objectives:
         return {}
+    _check_data_dir(config)
     pairs = config.tlm_pairs
     if pairs is None:
         pairs = list(config.para) or _pairs_in_dir(config)
@@ -105,6 +109,30 @@ def para_sources(config: DataConfig) -> dict[str, list[str]]:
     return sources
 
 
+def _check_data_dir(config: DataConfig) -> None:
+    if config.data_dir is not None and not Path(config.data_dir).is_dir():
+        raise ConfigError(f"data.data_dir: {config.data_dir} is not a directory")
+
+
+def check_coverage(config: DataConfig, mono: dict[str, list[str]], para: dict[str, list[str]]) -> None:
+    """Every language of the recipe must have some training text: mono, or a side of a TLM pair."""
+    covered = set(mono) | {lang for pair in para for lang in pair.split("-")}
+    missing = [lang for lang in config.languages if lang not in covered]
+    if missing:
+        raise ConfigError(
+            f"data.languages: no data for {missing} (no monolingual text is read for "
+            f"{config.objectives} and no TLM pair uses them)"
+        )
+
+
+def resolve_sources(config: DataConfig) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(mono, para) sources of `config`, every language covered: files found, nothing read yet."""
+    needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
+    mono, para = (mono_sources(config) if needs_mono else {}), para_sources(config)
+    check_coverage(config, mono, para)
+    return mono, para
+
+
 def _pairs_in_dir(config: DataConfig) -> list[str]:
     if config.data_dir is None:
         return []
@@ -127,19 +155,16 @@ def _expand(spec: str, key: str) -> list[str]:
 
 
 def read_text(paths: list[str], key: str, text_column: str = "text") -> list[str]:
-    """Non-empty stripped lines of files, or the text column of a hub dataset."""
+    """Non-blank stripped lines of files (see `textfiles`), or the text column of a hub dataset."""
     if paths[0].startswith(HUB_PREFIX):  # documents (Wikipedia articles) become one line per paragraph
         texts = _hub_column(_hub_split(paths[0], key), text_column, f"{key} (data.text_column)")
         return [s for t in texts if t for s in (p.strip() for p in t.split("\n")) if s]
-    lines: list[str] = []
-    for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            lines += [s for s in (line.strip() for line in handle) if s]
-    return lines
+    return non_blank_lines(paths)
 
 
 def read_parallel(files: list[str], pair: str) -> tuple[list[str], list[str]]:
-    """Aligned sentence lists; files must have the same number of lines; empty pairs are dropped."""
+    """Aligned sentence lists; files must have the same number of lines (blank lines included);
+    a pair is dropped when either side is blank, so the two sides stay aligned."""
     l1, l2 = pair.split("-")
     if files[0].startswith(HUB_PREFIX):
         rows = _hub_column(_hub_split(files[0], f"data.para.{pair}"), "translation", f"data.para.{pair}")
@@ -147,24 +172,17 @@ def read_parallel(files: list[str], pair: str) -> tuple[list[str], list[str]]:
             raise ConfigError(f"data.para.{pair}: translations hold {sorted(rows[0])}, not {l1} and {l2}")
         src, tgt = [r[l1] for r in rows], [r[l2] for r in rows]
     else:
-        src, tgt = (_file_lines(f) for f in files)
+        src, tgt = (read_text_lines(f) for f in files)
         if len(src) != len(tgt):
             raise ConfigError(
                 f"data.para.{pair}: {files[0]} has {len(src)} lines but {files[1]} has {len(tgt)}; "
                 "parallel files must be line-aligned"
             )
-    kept = [(a.strip(), b.strip()) for a, b in zip(src, tgt) if a.strip() and b.strip()]
+    stripped = ((a.strip(BLANK_CHARS), b.strip(BLANK_CHARS)) for a, b in zip(src, tgt))
+    kept = [(a, b) for a, b in stripped if a and b]
+    if not kept:
+        raise ConfigError(f"data.para.{pair}: no sentence pairs in {', '.join(files)}")
     return [a for a, _ in kept], [b for _, b in kept]
-
-
-def _file_lines(path: str) -> list[str]:
-    """Lines split on "\n" only: `str.splitlines` also breaks at U+2028, form feeds and other
-    characters that real corpora contain mid-sentence, which would misalign parallel files."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line.rstrip("\r") for line in lines]
 
 
 def _hub_column(dataset: Any, column: str, key: str) -> Any:
@@ -180,7 +198,10 @@ def _hub_split(spec: str, key: str) -> Any:
     if not parts[0] or len(parts) > 2:
         raise ConfigError(f"{key}: hub sources are hf:<name>[:<config>], got {spec!r}")
     name, config_name = parts[0], (parts[1] if len(parts) == 2 else None)
-    return hub_load_dataset(name, config_name, split="train")
+    try:
+        return hub_load_dataset(name, config_name, split="train")
+    except (OSError, ValueError) as err:  # not found, offline, no such config (ConnectionError is an OSError)
+        raise ConfigError(f"{key}: cannot load the hub dataset {spec!r} ({one_line(err)})") from None
 
 
 # ----------------------------------------------------------------------------- tokenisation
@@ -204,7 +225,11 @@ def encode(texts: list[str], tokenizer_dir: str, lang: str) -> list[list[int]]:
 
 
 def _encode_batch(batch: dict[str, list], tokenizer_dir: str, columns: dict[str, tuple[str, str]]) -> dict:
-    return {out: encode(batch[col], tokenizer_dir, lang) for out, (col, lang) in columns.items()}
+    """Token ids per output column; rows where any column encodes to no token at all (a line of
+    control characters only) are dropped, from every column at once so pairs stay aligned."""
+    out = {name: encode(batch[col], tokenizer_dir, lang) for name, (col, lang) in columns.items()}
+    keep = [i for i in range(len(next(iter(out.values())))) if all(ids[i] for ids in out.values())]
+    return {name: [ids[i] for i in keep] for name, ids in out.items()}
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
@@ -236,6 +261,14 @@ def split_indices(n: int, valid_size: float, max_valid: int, seed: int | str) ->
     return sorted(order[n_valid:]), sorted(order[:n_valid])
 
 
+def _digest(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def is_cached(key: dict[str, Any], cache_dir: Path) -> bool:
+    return (cache_dir / _digest(key) / "dataset_dict.json").exists()
+
+
 def cached_tokenise(
     key: dict[str, Any],
     cache_dir: Path,
@@ -243,9 +276,9 @@ def cached_tokenise(
     stats: Corpora,
 ) -> DatasetDict:
     """Load the DatasetDict stored under `key`, or build, store atomically and return it."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
+    digest = _digest(key)
     target = cache_dir / digest
-    if (target / "dataset_dict.json").exists():
+    if is_cached(key, cache_dir):
         stats.cache_hits += 1
         logger.info("reusing tokenised %s from %s", key["name"], target)
         return load_from_disk(str(target))
@@ -278,8 +311,9 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
         "seed": seed,
         "text_column": config.text_column,
     }
-    needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
-    for lang, paths in (mono_sources(config) if needs_mono else {}).items():
+    mono, para = resolve_sources(config)
+    jobs: list[tuple[dict[str, Any], Callable[[], Any], Callable[[Any], DatasetDict], dict, dict]] = []
+    for lang, paths in mono.items():
         valid_paths = (
             _expand(config.mono_valid[lang], f"data.mono_valid.{lang}") if lang in config.mono_valid else None
         )
@@ -291,17 +325,18 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
             "valid": _source_fingerprint(valid_paths) if valid_paths else None,
         }
 
-        def build(lang=lang, paths=paths, valid_paths=valid_paths) -> DatasetDict:
-            lines = read_text(paths, f"data.mono.{lang}", config.text_column)
+        def read_mono(lang=lang, paths=paths, valid_paths=valid_paths) -> tuple[list[str], list[str]]:
+            where = f"data.mono.{lang}" if lang in config.mono else "data.data_dir"
+            lines = read_text(paths, where, config.text_column)
             if not lines:
-                raise ConfigError(f"data.mono.{lang}: {paths[0]} holds no text")
+                raise ConfigError(f"{where}: no text for {lang!r} in {', '.join(paths)}")
             if valid_paths:
-                train, valid = lines, read_text(valid_paths, f"data.mono_valid.{lang}", config.text_column)
-            else:
-                tr, va = split_indices(
-                    len(lines), config.valid_size, config.max_valid_lines, f"{seed}-{lang}"
-                )
-                train, valid = [lines[i] for i in tr], [lines[i] for i in va]
+                return lines, read_text(valid_paths, f"data.mono_valid.{lang}", config.text_column)
+            tr, va = split_indices(len(lines), config.valid_size, config.max_valid_lines, f"{seed}-{lang}")
+            return [lines[i] for i in tr], [lines[i] for i in va]
+
+        def tokenise_mono(read: tuple[list[str], list[str]], lang=lang) -> DatasetDict:
+            train, valid = read
             if config.max_lines_per_language:
                 train = train[: config.max_lines_per_language]
             return _tokenise_dict(
@@ -312,15 +347,16 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
                 f"mono {lang}",
             )
 
-        data = cached_tokenise(key, cache_dir, build, corpora)
-        corpora.mono_train[lang], corpora.mono_valid[lang] = data["train"], data["valid"]
+        jobs.append((key, read_mono, tokenise_mono, corpora.mono_train, corpora.mono_valid))
 
-    for pair, files in para_sources(config).items():
-        l1, l2 = pair.split("-")
+    for pair, files in para.items():
         key = {**base, "name": f"para.{pair}", "source": _source_fingerprint(files)}
 
-        def build(pair=pair, files=files, l1=l1, l2=l2) -> DatasetDict:
-            src, tgt = read_parallel(files, pair)
+        def read_para(pair=pair, files=files) -> tuple[list[str], list[str]]:
+            return read_parallel(files, pair)
+
+        def tokenise_para(read: tuple[list[str], list[str]], pair=pair) -> DatasetDict:
+            (src, tgt), (l1, l2) = read, pair.split("-")
             tr, va = split_indices(len(src), config.valid_size, config.max_valid_lines, f"{seed}-{pair}")
             if config.max_lines_per_language:
                 tr = tr[: config.max_lines_per_language]
@@ -336,8 +372,18 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
                 f"para {pair}",
             )
 
-        data = cached_tokenise(key, cache_dir, build, corpora)
-        corpora.para_train[pair], corpora.para_valid[pair] = data["train"], data["valid"]
+        jobs.append((key, read_para, tokenise_para, corpora.para_train, corpora.para_valid))
+
+    # every local file that must be tokenised is read once first (UTF-8, not empty, parallel files
+    # aligned): a bad file stops the run before any cache entry is written
+    for key, read, *_ in jobs:
+        local = all(isinstance(source, list) for source in key["source"])  # hub sources are names
+        if local and not is_cached(key, cache_dir):
+            read()
+    for key, read, tokenise, train, valid in jobs:
+        data = cached_tokenise(key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()), corpora)
+        name = key["name"].split(".", 1)[1]
+        train[name], valid[name] = data["train"], data["valid"]
     return corpora
 
 

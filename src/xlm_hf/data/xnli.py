@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from xlm_hf.data.textfiles import is_blank, read_text_lines
+from xlm_hf.errors import DataError
+
 logger = logging.getLogger(__name__)
 
 #: The one label order of the whole project (the order of the hub dataset ``facebook/xnli``).
@@ -51,7 +54,7 @@ def label_id(name: str, where: str) -> int:
     key = str(name).strip().lower()
     key = _LABEL_ALIASES.get(key, key)
     if key not in LABEL2ID:
-        raise ValueError(f"{where}: unknown label {name!r} (expected {', '.join(LABELS)})")
+        raise DataError(f"{where}: unknown label {name!r} (expected {', '.join(LABELS)})")
     return LABEL2ID[key]
 
 
@@ -62,15 +65,14 @@ def _row(premise: str, hypothesis: str, label: str, where: str) -> Row:
 def _lines(path: str | Path) -> Iterator[tuple[str, str]]:
     """Yield ``("file:line", text)`` for each non-blank line, without its line terminator.
 
-    Only ``\\n`` ends a line (``newline="\\n"``), so a stray ``\\r`` or U+2028 inside a field never
-    splits a row, while a ``\\r\\n`` file still reads cleanly. ``utf-8-sig`` drops a leading BOM that
-    would otherwise hide the first header name.
+    Read by :func:`~xlm_hf.data.textfiles.read_text_lines`: only ``\\n`` ends a line, so a stray
+    ``\\r`` or U+2028 inside a field never splits a row, while a ``\\r\\n`` file still reads cleanly;
+    a leading BOM (which would hide the first header name) is dropped; invalid UTF-8 stops with
+    the file and line.
     """
-    with open(path, encoding="utf-8-sig", newline="\n") as handle:
-        for number, line in enumerate(handle, start=1):
-            text = line.rstrip("\n").rstrip("\r")
-            if text.strip():
-                yield f"{path}:{number}", text
+    for number, text in enumerate(read_text_lines(path), start=1):
+        if not is_blank(text):
+            yield f"{path}:{number}", text
 
 
 def _is_pair_header(fields: Sequence[str]) -> bool:
@@ -89,7 +91,7 @@ def read_pair_tsv(path: str | Path) -> list[Row]:
         if index == 0 and _is_pair_header(fields):
             continue
         if len(fields) != 3:
-            raise ValueError(
+            raise DataError(
                 f"{where}: expected 3 tab-separated columns (premise, hypothesis, label), found {len(fields)}"
             )
         rows.append(_row(fields[0], fields[1], fields[2], where))
@@ -107,14 +109,14 @@ def _header_table(path: str | Path, columns: Sequence[str]) -> Iterator[tuple[st
     header = [name.strip().lower() for name in header_text.split("\t")]
     missing = [name for name in columns if name not in header]
     if missing:
-        raise ValueError(
+        raise DataError(
             f"{header_where}: header has no column {', '.join(map(repr, missing))} (found: {', '.join(header)})"
         )
     positions = {name: header.index(name) for name in columns}
     for where, text in lines:
         fields = text.split("\t")
         if len(fields) != len(header):
-            raise ValueError(f"{where}: expected {len(header)} tab-separated columns, found {len(fields)}")
+            raise DataError(f"{where}: expected {len(header)} tab-separated columns, found {len(fields)}")
         yield where, {name: fields[i] for name, i in positions.items()}
 
 
@@ -150,23 +152,27 @@ def read_xnli_mt(path: str | Path) -> list[Row]:
 
 def _json_records(path: str | Path) -> Iterator[tuple[str, Any]]:
     """Yield ``(where, record)`` from JSON lines, or from a single JSON array if the file is one."""
-    text = Path(path).read_text(encoding="utf-8-sig")
+    text = "\n".join(read_text_lines(path))
     if text.lstrip().startswith("["):
-        for index, record in enumerate(json.loads(text)):
+        try:
+            records = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{error.lineno}: invalid JSON ({error.msg})") from None
+        for index, record in enumerate(records):
             yield f"{path}:[{index}]", record
         return
     for where, line in _lines(path):
         try:
             yield where, json.loads(line)
         except json.JSONDecodeError as error:
-            raise ValueError(f"{where}: invalid JSON ({error.msg})") from None
+            raise DataError(f"{where}: invalid JSON ({error.msg})") from None
 
 
 def _pick(record: dict[str, Any], keys: Sequence[str], where: str) -> Any:
     for key in keys:
         if key in record:
             return record[key]
-    raise ValueError(f"{where}: missing key {' or '.join(map(repr, keys))}")
+    raise DataError(f"{where}: missing key {' or '.join(map(repr, keys))}")
 
 
 def read_nli_jsonl(path: str | Path) -> list[Row]:
@@ -178,10 +184,10 @@ def read_nli_jsonl(path: str | Path) -> list[Row]:
     rows: list[Row] = []
     for where, record in _json_records(path):
         if not isinstance(record, dict):
-            raise ValueError(f"{where}: expected a JSON object, found {type(record).__name__}")
+            raise DataError(f"{where}: expected a JSON object, found {type(record).__name__}")
         label = _pick(record, ("gold_label", "label"), where)
         if not isinstance(label, str):
-            raise ValueError(f"{where}: label {label!r} is not a name (expected {', '.join(LABELS)})")
+            raise DataError(f"{where}: label {label!r} is not a name (expected {', '.join(LABELS)})")
         if label.strip() == _NO_CONSENSUS:
             continue
         premise = _pick(record, ("sentence1", "premise"), where)
@@ -253,7 +259,7 @@ def _hub_label(value: Any, names: Sequence[str] | None, where: str) -> int | Non
     if names is None:
         names = LABELS
     if value >= len(names):
-        raise ValueError(f"{where}: label {value} is out of range for names {list(names)}")
+        raise DataError(f"{where}: label {value} is out of range for names {list(names)}")
     return label_id(names[value], where)
 
 
@@ -263,10 +269,10 @@ def _hub_text(value: Any, language: str, where: str) -> str:
         return value
     if "translation" in value:  # hypothesis: {"language": [...], "translation": [...]}
         if language not in value["language"]:
-            raise ValueError(f"{where}: no {language!r} text (languages: {', '.join(value['language'])})")
+            raise DataError(f"{where}: no {language!r} text (languages: {', '.join(value['language'])})")
         return value["translation"][value["language"].index(language)]
     if language not in value:  # premise: {lang: text}
-        raise ValueError(f"{where}: no {language!r} text (languages: {', '.join(value)})")
+        raise DataError(f"{where}: no {language!r} text (languages: {', '.join(value)})")
     return value[language]
 
 
@@ -337,7 +343,11 @@ def _load_tsv_dir(directory: Path, languages: Sequence[str]) -> dict[str, list[R
     absent = [lang for lang in languages if lang not in found]
     if absent:
         logger.warning("%s: no file for %s; those languages are skipped", directory, ", ".join(absent))
-    return {lang: read_pair_tsv(path) for lang, path in found.items()}
+    loaded = {lang: read_pair_tsv(path) for lang, path in found.items()}
+    for lang, rows in loaded.items():
+        if not rows:
+            raise DataError(f"{found[lang]}: no examples (the file is empty or holds only a header)")
+    return loaded
 
 
 def _load_xnli10_file(path: Path, split: str, languages: Sequence[str]) -> dict[str, list[Row]]:
