@@ -100,3 +100,15 @@ def test_unknown_language_fails_naming_the_key(pretrained, tmp_path, capsys):
     recipe = xnli_recipe(tmp_path, pretrained / "model", languages=["en", "sw"])
     assert main(["finetune-xnli", "--config", str(recipe)]) == 2
     assert "xnli.model_name_or_path: languages ['sw']" in capsys.readouterr().err
+
+
+def test_two_processes_fine_tune_and_score_every_example_once(pretrained, tmp_path):
+    """`torchrun` with 2 CPU processes: one results file, each dev/test example counted once."""
+    from .test_data_parallel import torchrun
+
+    recipe = xnli_recipe(tmp_path, pretrained / "model")
+    torchrun("-m", "xlm_hf.finetune_xnli", "--config", str(recipe), "training.per_device_train_batch_size=8")
+    results = json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())
+    for split in ("dev", "test"):
+        for lang in LANGS:
+            assert sum(map(sum, results["confusion_matrices"][split][lang])) == 60, (split, lang)
