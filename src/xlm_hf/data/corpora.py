@@ -5,9 +5,10 @@ Sources, per language (mono) or pair (para):
 - explicit files or globs (``data.mono.en: corpus/en-*.txt``; ``data.para.en-fr: [a.en, a.fr]``);
 - hub datasets ``hf:<name>[:<config>]`` (text column ``data.text_column``; parallel: ``translation``).
 
-Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` (``num_proc``) and
-saved under a key of (inputs, tokenizer, split settings): a second run with the same inputs reuses
-it. A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
+Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` (``num_proc``
+processes, by default one per core) and saved under a key of (inputs, tokenizer, split settings): a
+second run with the same inputs reuses it. Tokenisation uses `FastXLMTokenizer` (the same ids as
+`XLMTokenizer`, several times faster) unless ``data.fast_tokenizer`` is false. A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ logger = logging.getLogger(__name__)
 
 CACHE_VERSION = "3"
 HUB_PREFIX = "hf:"
+#: Fewer lines than this per process are tokenised in the main process (starting workers costs more).
+MIN_LINES_PER_PROCESS = 2000
+MAX_AUTO_PROCESSES = 8
 
 
 def hub_load_dataset(*args: Any, **kwargs: Any) -> Any:
@@ -186,25 +190,45 @@ def _hub_split(spec: str, key: str) -> Any:
 # ----------------------------------------------------------------------------- tokenisation
 
 
-_TOKENIZERS: dict[str, Any] = {}
+_TOKENIZERS: dict[tuple[str, bool], Any] = {}
 
 
-def _tokenizer(tokenizer_dir: str) -> Any:
-    if tokenizer_dir not in _TOKENIZERS:
-        from transformers import XLMTokenizer
+def _tokenizer(tokenizer_dir: str, fast: bool = True) -> Any:
+    if (tokenizer_dir, fast) not in _TOKENIZERS:
+        if fast:
+            from xlm_hf.fast_text import FastXLMTokenizer as tokenizer_class
+        else:
+            from transformers import XLMTokenizer as tokenizer_class
 
-        _TOKENIZERS[tokenizer_dir] = XLMTokenizer.from_pretrained(tokenizer_dir)
-    return _TOKENIZERS[tokenizer_dir]
+        _TOKENIZERS[tokenizer_dir, fast] = tokenizer_class.from_pretrained(tokenizer_dir)
+    return _TOKENIZERS[tokenizer_dir, fast]
 
 
-def encode(texts: list[str], tokenizer_dir: str, lang: str) -> list[list[int]]:
-    """Token ids with `lang`'s own pre-processing, no special tokens (streams add `</s>`)."""
-    tok = _tokenizer(tokenizer_dir)
+def encode(texts: list[str], tokenizer_dir: str, lang: str, fast: bool = True) -> list[list[int]]:
+    """Token ids with `lang`'s own pre-processing, no special tokens (streams add `</s>`).
+
+    `fast` gives the same ids as the reference (`xlm_encode` with `XLMTokenizer`), only sooner.
+    """
+    tok = _tokenizer(tokenizer_dir, fast)
+    if fast:
+        return [tok.encode_text(t, lang) for t in texts]
     return [xlm_encode(tok, t, lang) for t in texts]
 
 
-def _encode_batch(batch: dict[str, list], tokenizer_dir: str, columns: dict[str, tuple[str, str]]) -> dict:
-    return {out: encode(batch[col], tokenizer_dir, lang) for out, (col, lang) in columns.items()}
+def _encode_batch(
+    batch: dict[str, list], tokenizer_dir: str, columns: dict[str, tuple[str, str]], fast: bool = True
+) -> dict:
+    return {out: encode(batch[col], tokenizer_dir, lang, fast) for out, (col, lang) in columns.items()}
+
+
+def process_count(num_proc: int | None, lines: int) -> int | None:
+    """Worker processes for `lines` lines: `num_proc` (default: one per core, at most 8), or None
+    (the main process) when there would be fewer than `MIN_LINES_PER_PROCESS` lines each."""
+    if num_proc is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        num_proc = min(cores, MAX_AUTO_PROCESSES)
+    num_proc = min(num_proc, lines // MIN_LINES_PER_PROCESS)
+    return num_proc if num_proc > 1 else None
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
@@ -310,6 +334,7 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
                 {"input_ids": ("text", lang)},
                 config.num_proc,
                 f"mono {lang}",
+                config.fast_tokenizer,
             )
 
         data = cached_tokenise(key, cache_dir, build, corpora)
@@ -334,6 +359,7 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
                 {"ids1": ("src", l1), "ids2": ("tgt", l2)},
                 config.num_proc,
                 f"para {pair}",
+                config.fast_tokenizer,
             )
 
         data = cached_tokenise(key, cache_dir, build, corpora)
@@ -345,19 +371,23 @@ def _tokenise_dict(
     splits: dict[str, dict[str, list[str]]],
     tokenizer_dir: str,
     columns: dict[str, tuple[str, str]],
-    num_proc: int,
+    num_proc: int | None,
     desc: str,
+    fast: bool = True,
 ) -> DatasetDict:
     out = {}
     for name, cols in splits.items():
         ds = Dataset.from_dict(cols)
+        processes = process_count(num_proc, len(ds))
+        if processes:  # workers are forked: load the tokenizer once here rather than in each of them
+            _tokenizer(tokenizer_dir, fast)
         out[name] = ds.map(
             _encode_batch,
             batched=True,
             batch_size=256,
-            num_proc=num_proc if num_proc > 1 and len(ds) >= 2 * num_proc else None,
+            num_proc=processes,
             remove_columns=list(cols),
-            fn_kwargs={"tokenizer_dir": tokenizer_dir, "columns": columns},
+            fn_kwargs={"tokenizer_dir": tokenizer_dir, "columns": columns, "fast": fast},
             desc=f"tokenise {desc} ({name})",
             load_from_cache_file=False,
         )

@@ -1,0 +1,348 @@
+"""Fast, exact XLM pre-processing: the same tokens as `XLMTokenizer._tokenize`, several times faster.
+
+`XLMTokenizer` runs ~40 punctuation regexes and ~30 Moses regexes on every line, walks every
+character in Python twice (non-printing characters, accents), rebuilds a 10k-character set for
+some words ending in a period, and maps each BPE piece to its id through three Python layers.
+This module keeps the reference's order of operations and its regexes but:
+
+- compiles every regex once and skips a substitution when a substring every match needs is
+  absent (a skipped `re.sub` would have returned its input unchanged);
+- replaces the per-character Python loops by `str.isprintable` / `str.isascii` fast paths and a
+  `str.translate` over the few characters that need it;
+- answers the Moses non-breaking-prefix questions with sets built once;
+- caches word → ids, so each distinct word goes through BPE and the vocabulary once per process.
+
+The regexes, prefix lists and character classes are read from sacremoses' own objects, and BPE is
+HF's own `bpe()`; only the glue is new, and tests compare every line of the real corpora with the
+reference. Japanese (KyTea) and `bypass_tokenizer=True` use the reference path unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+from typing import Any
+
+import sacremoses
+from transformers import XLMTokenizer
+from transformers.models.xlm.tokenization_xlm import logger as xlm_logger
+from transformers.models.xlm.tokenization_xlm import replace_unicode_punct, romanian_preprocessing
+
+try:  # the regex parser moved in Python 3.11; the old name still works with a warning
+    from re import _parser as sre_parse
+    from re._constants import LITERAL, MAX_REPEAT, SUBPATTERN
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse
+    from sre_constants import LITERAL, MAX_REPEAT, SUBPATTERN
+
+#: Languages the fast path does not cover (KyTea is rarely installed; the reference handles it).
+DELEGATED_LANGUAGES = frozenset({"ja"})
+
+#: Word → ids entries kept per tokenizer before the cache is emptied (bounds memory on huge corpora).
+MAX_CACHED_WORDS = 2_000_000
+
+# Every character `replace_unicode_punct` rewrites: a line without any of them is left as it is.
+_UNICODE_PUNCT = re.compile("[，。、”“∶：？《》）！（；１」「０３２５６９７８４．～’…━〈〉【】％]")
+
+
+# ----------------------------------------------------------------------------- regex triggers
+
+
+def required_literal(pattern: str) -> str | None:
+    """A substring that every match of `pattern` contains (the longest found), or None.
+
+    Only the top level of the pattern is read: runs of literal characters, groups made only of
+    literals, and `x+`-style repeats (which need `x` once). Anything else ends a run, so the
+    answer is conservative: a None means "always run the regex".
+    """
+    best, run = "", ""
+    for op, arg in sre_parse.parse(pattern):
+        piece, ends_run = None, False
+        if op is LITERAL:
+            piece = chr(arg)
+        elif op is SUBPATTERN and all(o is LITERAL for o, _ in arg[-1]):
+            piece = "".join(chr(a) for _, a in arg[-1])
+        elif op is MAX_REPEAT and arg[0] >= 1 and len(arg[2]) == 1 and arg[2][0][0] is LITERAL:
+            piece, ends_run = chr(arg[2][0][1]), True
+        if piece is None:
+            best, run = max(best, run, key=len), ""
+            continue
+        run += piece
+        if ends_run:
+            best, run = max(best, run, key=len), ""
+    best = max(best, run, key=len)
+    return best or None
+
+
+def _compiled_rule(pattern: Any, replacement: str) -> tuple[str | None, re.Pattern, str]:
+    """(trigger, compiled regex, replacement); the trigger must occur for the regex to change text."""
+    regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
+    if regex.pattern == " +" and replacement == " ":  # single spaces map to themselves
+        return "  ", regex, replacement
+    return required_literal(regex.pattern), regex, replacement
+
+
+def _apply(rules: list[tuple[str | None, re.Pattern, str]], text: str) -> str:
+    for trigger, regex, replacement in rules:
+        if trigger is None or trigger in text:
+            text = regex.sub(replacement, text)
+    return text
+
+
+# ----------------------------------------------------------------------------- character steps
+
+
+def fast_replace_unicode_punct(text: str) -> str:
+    """`replace_unicode_punct`, run only when the line holds one of the characters it rewrites."""
+    if text.isascii() or not _UNICODE_PUNCT.search(text):
+        return text
+    return replace_unicode_punct(text)
+
+
+def fast_remove_non_printing_char(text: str) -> str:
+    """`remove_non_printing_char` (drop Unicode category C*), checking each distinct character once.
+
+    Every C* character is non-printable, so a printable line is returned as it is.
+    """
+    if text.isprintable():
+        return text
+    drop = {ord(c): None for c in set(text) if unicodedata.category(c)[0] == "C"}
+    return text.translate(drop) if drop else text
+
+
+def fast_lowercase_and_remove_accent(words: list[str]) -> list[str]:
+    """`lowercase_and_remove_accent`: lower, NFD, drop combining marks (Mn), lower, split on " "."""
+    text = " ".join(words).lower()
+    if text.isascii():  # NFD and Mn removal do nothing to ASCII
+        return text.split(" ")
+    text = unicodedata.normalize("NFD", text)
+    marks = {ord(c): None for c in set(text) if unicodedata.category(c) == "Mn"}
+    if marks:
+        text = text.translate(marks)
+    return text.lower().split(" ")
+
+
+# ----------------------------------------------------------------------------- Moses
+
+
+class FastPunctNormalizer:
+    """`sacremoses.MosesPunctNormalizer(lang).normalize` with compiled, skippable substitutions."""
+
+    def __init__(self, lang: str) -> None:
+        reference = sacremoses.MosesPunctNormalizer(lang=lang)
+        if reference.pre_replace_unicode_punct or reference.post_remove_control_chars:
+            raise ValueError("FastPunctNormalizer mirrors the default MosesPunctNormalizer only")
+        self.rules = [_compiled_rule(p, r) for p, r in reference.substitutions]
+
+    def normalize(self, text: str) -> str:
+        return _apply(self.rules, text).strip()
+
+
+class FastMosesTokenizer:
+    """`sacremoses.MosesTokenizer(lang).tokenize(text, return_str=False, escape=False)`, faster.
+
+    The steps are those of sacremoses' `tokenize` with its defaults (no aggressive dash split, no
+    protected patterns, no escaping), in the same order, using the reference object's regexes
+    and language data (CJK letters added for zh, French/Italian or English apostrophe rules).
+    """
+
+    def __init__(self, lang: str) -> None:
+        ref = sacremoses.MosesTokenizer(lang=lang)
+        self.ref = ref
+        self.dedup = ref.DEDUPLICATE_SPACE
+        self.junk = ref.ASCII_JUNK
+        self.pad_not_alnum = ref.PAD_NOT_ISALNUM
+        self.commas = [_compiled_rule(p, r) for p, r in (ref.COMMA_SEPARATE_1, ref.COMMA_SEPARATE_2)]
+        self.commas.append((",", *ref.COMMA_SEPARATE_3))
+        if lang == "en":
+            apostrophe = ref.ENGLISH_SPECIFIC_APOSTROPHE
+        elif lang in ("fr", "it"):
+            apostrophe = ref.FR_IT_SPECIFIC_APOSTROPHE
+        else:
+            apostrophe = [ref.NON_SPECIFIC_APOSTROPHE]
+        self.apostrophe = [("'", p, r) for p, r in apostrophe]
+        self.trailing_dot_apostrophe = ref.TRAILING_DOT_APOSTROPHE
+        self.alpha = frozenset(ref.IsAlpha)
+        self.lower = frozenset(ref.IsLower)
+        self.prefixes = frozenset(ref.NONBREAKING_PREFIXES)
+        self.numeric_only = frozenset(ref.NUMERIC_ONLY_PREFIXES)
+
+    def tokenize(self, text: str) -> list[str]:
+        text = self.dedup[0].sub(self.dedup[1], text)
+        if not text.isprintable():  # [\000-\037] are all non-printable
+            text = self.junk[0].sub(self.junk[1], text)
+        text = self.pad_not_alnum[0].sub(self.pad_not_alnum[1], text.strip())
+        if ".." in text:
+            text = self.ref.replace_multidots(text)
+        text = _apply(self.commas, text)
+        text = _apply(self.apostrophe, text)
+        if "." in text:
+            text = self.nonbreaking_prefixes(text)
+        text = self.dedup[0].sub(self.dedup[1], text).strip()
+        if ".'" in text:
+            text = self.trailing_dot_apostrophe[0].sub(self.trailing_dot_apostrophe[1], text)
+        if "MULTI" in text:
+            text = self.ref.restore_multidots(text)
+        return text.split()
+
+    def nonbreaking_prefixes(self, text: str) -> str:
+        """`handles_nonbreaking_prefixes`: split "word." into "word ." unless the period is kept."""
+        tokens = text.split()
+        last = len(tokens) - 1
+        for i, token in enumerate(tokens):
+            if len(token) < 2 or token[-1] != ".":
+                continue
+            prefix = token[:-1]
+            if (
+                ("." in prefix and not self.alpha.isdisjoint(prefix))
+                or (prefix in self.prefixes and prefix not in self.numeric_only)
+                or (i != last and tokens[i + 1][0] in self.lower)
+            ):
+                continue
+            if prefix in self.numeric_only and i < last and tokens[i + 1][0] in "0123456789":
+                continue
+            tokens[i] = prefix + " ."
+        return " ".join(tokens)
+
+
+@cache
+def punct_normalizer(lang: str) -> FastPunctNormalizer:
+    return FastPunctNormalizer(lang)
+
+
+@cache
+def moses_tokenizer(lang: str) -> FastMosesTokenizer:
+    return FastMosesTokenizer(lang)
+
+
+def fast_moses_pipeline(text: str, lang: str) -> str:
+    """`XLMTokenizer.moses_pipeline`: unicode punctuation, Moses normalisation, non-printing chars."""
+    text = fast_replace_unicode_punct(text)
+    text = punct_normalizer(lang).normalize(text)
+    return fast_remove_non_printing_char(text)
+
+
+def fast_words(text: str, lang: str) -> list[str]:
+    """Words before lowercasing and BPE, as `XLMTokenizer._tokenize` splits them (not ja)."""
+    if lang == "zh":
+        import rjieba
+
+        return fast_moses_pipeline(" ".join(rjieba.cut(text)), lang).split()
+    if lang == "th":
+        from pythainlp.tokenize import word_tokenize
+
+        return word_tokenize(fast_moses_pipeline(text, lang))
+    text = fast_moses_pipeline(text, lang)
+    if lang == "ro":
+        text = romanian_preprocessing(text)
+    return moses_tokenizer(lang).tokenize(text)
+
+
+# ----------------------------------------------------------------------------- BPE
+
+EOW = "</w>"
+
+
+def merges_are_incremental(ranked_pairs: list[tuple[str, ...]]) -> bool:
+    """True when every merge joins characters (a trailing one may carry `</w>`) or earlier results.
+
+    Then HF's `bpe()` (merge every occurrence of the best pair, left to right, then look again)
+    and the `tokenizers` BPE (a queue of pairs by rank, then position) make the same merges: a
+    merge can only create pairs of a later rank, so both finish one rank before the next.
+    """
+    made: set[str] = set()
+    for pair in ranked_pairs:
+        if len(pair) != 2:
+            return False
+        for part in pair:
+            atom = len(part) == 1 or (len(part) == 1 + len(EOW) and part.endswith(EOW))
+            if not (atom or part in made):
+                return False
+        made.add(pair[0] + pair[1])
+    return True
+
+
+def compiled_bpe(encoder: dict[str, int], bpe_ranks: dict[tuple[str, ...], int]) -> tuple[Any, str] | None:
+    """(a `tokenizers` BPE model over HF's merges, its unknown-symbol marker), or None when unsafe.
+
+    Its vocabulary is every string the merges use or make plus the tokenizer's own tokens, so a
+    character it calls unknown is one no merge touches; callers send such words (and any word
+    with a space) to HF's `bpe()`. Pieces are strings: ids come from the tokenizer afterwards.
+    """
+    from tokenizers import models
+
+    ranked = [pair for pair, _ in sorted(bpe_ranks.items(), key=lambda kv: kv[1])]
+    if not merges_are_incremental(ranked):
+        return None
+    symbols = set(encoder)
+    for a, b in ranked:
+        symbols.update((a, b, a + b))
+    unknown = "\x00unknown\x00"
+    while unknown in symbols:
+        unknown += "\x00"
+    vocab = {token: i for i, token in enumerate([unknown, *sorted(symbols)])}
+    model = models.BPE(vocab=vocab, merges=ranked, unk_token=unknown, end_of_word_suffix=EOW, fuse_unk=False)
+    return model, unknown
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+class FastXLMTokenizer(XLMTokenizer):
+    """`XLMTokenizer` whose `_tokenize(text, lang=...)` takes the fast path; same tokens, same ids.
+
+    Load it like the reference: ``FastXLMTokenizer.from_pretrained(tokenizer_dir)``. `encode_text`
+    gives the ids of one line (no special tokens) with a word → ids cache, the fastest way to
+    prepare corpora.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._word_ids: dict[str, list[int]] = {}
+        self._warned_langs: set[str] = set()
+        compiled = compiled_bpe(self.encoder, self.bpe_ranks)
+        self._bpe_model, self._bpe_unknown = compiled if compiled else (None, None)
+
+    def bpe_pieces(self, word: str) -> list[str]:
+        """`self.bpe(word).split(" ")`, by the compiled BPE when it is sure to agree."""
+        if self._bpe_model is not None and " " not in word:
+            pieces = [token.value for token in self._bpe_model.tokenize(word)]
+            if self._bpe_unknown not in pieces:
+                return pieces
+        return self.bpe(word).split(" ")
+
+    def _fast_words(self, text: str, lang: str) -> list[str]:
+        if lang and self.lang2id and lang not in self.lang2id and lang not in self._warned_langs:
+            self._warned_langs.add(lang)  # the reference logs this on every line; once is enough
+            xlm_logger.error(
+                "Supplied language code not found in lang2id mapping. Please check that your language "
+                "is supported by the loaded pretrained model."
+            )
+        words = fast_words(text, lang)
+        if self.do_lowercase_and_remove_accent:
+            words = fast_lowercase_and_remove_accent(words)
+        return words
+
+    def _tokenize(self, text: str, lang: str = "en", bypass_tokenizer: bool = False) -> list[str]:
+        if bypass_tokenizer or lang in DELEGATED_LANGUAGES:
+            return super()._tokenize(text, lang=lang, bypass_tokenizer=bypass_tokenizer)
+        return [piece for word in self._fast_words(text, lang) if word for piece in self.bpe_pieces(word)]
+
+    def encode_text(self, text: str, lang: str) -> list[int]:
+        """Ids of `text` in `lang` without special tokens: `convert_tokens_to_ids(_tokenize(...))`."""
+        if lang in DELEGATED_LANGUAGES:
+            return self.convert_tokens_to_ids(self._tokenize(text, lang=lang))
+        cached = self._word_ids
+        if len(cached) > MAX_CACHED_WORDS:
+            cached.clear()
+            self.cache.clear()
+        ids: list[int] = []
+        for word in self._fast_words(text, lang):
+            if not word:
+                continue
+            found = cached.get(word)
+            if found is None:
+                found = cached[word] = self.convert_tokens_to_ids(self.bpe_pieces(word))
+            ids += found
+        return ids
