@@ -304,6 +304,12 @@ class FastXLMTokenizer(XLMTokenizer):
         compiled = compiled_bpe(self.encoder, self.bpe_ranks)
         self._bpe_model, self._bpe_unknown = compiled if compiled else (None, None)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles (worker processes, `datasets` fingerprints) leave the word cache behind."""
+        state = super().__getstate__()
+        state["_word_ids"] = {}
+        return state
+
     def bpe_pieces(self, word: str) -> list[str]:
         """`self.bpe(word).split(" ")`, by the compiled BPE when it is sure to agree."""
         if self._bpe_model is not None and " " not in word:
