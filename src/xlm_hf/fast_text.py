@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import cache
+from itertools import chain
 from typing import Any
 
 import sacremoses
@@ -41,6 +42,9 @@ DELEGATED_LANGUAGES = frozenset({"ja"})
 
 #: Word → ids entries kept per tokenizer before the cache is emptied (bounds memory on huge corpora).
 MAX_CACHED_WORDS = 2_000_000
+
+# A whitespace-delimited token of 2+ characters ending in ".", and the first character of the next.
+_PERIOD_TOKEN = re.compile(r"(?<!\S)(\S+)\.(?!\S)(?=\s*(\S)?)")
 
 # Every character `replace_unicode_punct` rewrites: a line without any of them is left as it is.
 _UNICODE_PUNCT = re.compile("[，。、”“∶：？《》）！（；１」「０３２５６９７８４．～’…━〈〉【】％]")
@@ -90,6 +94,24 @@ def _apply(rules: list[tuple[str | None, re.Pattern, str]], text: str) -> str:
     return text
 
 
+class PaddingTable(dict):
+    """A `str.translate` table that pads with spaces each character a one-character regex matches.
+
+    It replaces Moses' `([^...])` → " <char> " substitution. Python 3.11 expands such a template
+    in Python for every match, and Moses pads most punctuation of every line this way. Each
+    distinct character is classified once, by the reference regex itself.
+    """
+
+    def __init__(self, regex: re.Pattern) -> None:
+        super().__init__()
+        self.regex = regex
+
+    def __missing__(self, codepoint: int) -> str:
+        char = chr(codepoint)
+        self[codepoint] = value = f" {char} " if self.regex.fullmatch(char) else char
+        return value
+
+
 # ----------------------------------------------------------------------------- character steps
 
 
@@ -134,9 +156,11 @@ class FastPunctNormalizer:
         if reference.pre_replace_unicode_punct or reference.post_remove_control_chars:
             raise ValueError("FastPunctNormalizer mirrors the default MosesPunctNormalizer only")
         self.rules = [_compiled_rule(p, r) for p, r in reference.substitutions]
+        # ASCII text stays ASCII under rules with an ASCII trigger; the others cannot match it
+        self.ascii_rules = [rule for rule in self.rules if rule[0] is None or rule[0].isascii()]
 
     def normalize(self, text: str) -> str:
-        return _apply(self.rules, text).strip()
+        return _apply(self.ascii_rules if text.isascii() else self.rules, text).strip()
 
 
 class FastMosesTokenizer:
@@ -150,9 +174,13 @@ class FastMosesTokenizer:
     def __init__(self, lang: str) -> None:
         ref = sacremoses.MosesTokenizer(lang=lang)
         self.ref = ref
-        self.dedup = ref.DEDUPLICATE_SPACE
+        if ref.DEDUPLICATE_SPACE[0].pattern != r"\s+" or ref.DEDUPLICATE_SPACE[1] != " ":
+            raise ValueError("FastMosesTokenizer expects sacremoses' DEDUPLICATE_SPACE to be \\s+ -> ' '")
         self.junk = ref.ASCII_JUNK
         self.pad_not_alnum = ref.PAD_NOT_ISALNUM
+        pad_regex, pad_template = ref.PAD_NOT_ISALNUM
+        one_char = pad_regex.pattern.startswith("([") and pad_regex.pattern.endswith("])")
+        self.padding = PaddingTable(pad_regex) if one_char and pad_template == r" \1 " else None
         self.commas = [_compiled_rule(p, r) for p, r in (ref.COMMA_SEPARATE_1, ref.COMMA_SEPARATE_2)]
         self.commas.append((",", *ref.COMMA_SEPARATE_3))
         if lang == "en":
@@ -169,17 +197,21 @@ class FastMosesTokenizer:
         self.numeric_only = frozenset(ref.NUMERIC_ONLY_PREFIXES)
 
     def tokenize(self, text: str) -> list[str]:
-        text = self.dedup[0].sub(self.dedup[1], text)
+        # `\s+` → " " then strip is " ".join(split()): both use str.isspace's whitespace
+        text = " ".join(text.split())
         if not text.isprintable():  # [\000-\037] are all non-printable
-            text = self.junk[0].sub(self.junk[1], text)
-        text = self.pad_not_alnum[0].sub(self.pad_not_alnum[1], text.strip())
+            text = self.junk[0].sub(self.junk[1], text).strip()
+        if self.padding is not None:
+            text = text.translate(self.padding)
+        else:  # pragma: no cover - a sacremoses with a different padding rule
+            text = self.pad_not_alnum[0].sub(self.pad_not_alnum[1], text)
         if ".." in text:
             text = self.ref.replace_multidots(text)
         text = _apply(self.commas, text)
         text = _apply(self.apostrophe, text)
         if "." in text:
             text = self.nonbreaking_prefixes(text)
-        text = self.dedup[0].sub(self.dedup[1], text).strip()
+        text = " ".join(text.split())
         if ".'" in text:
             text = self.trailing_dot_apostrophe[0].sub(self.trailing_dot_apostrophe[1], text)
         if "MULTI" in text:
@@ -187,23 +219,25 @@ class FastMosesTokenizer:
         return text.split()
 
     def nonbreaking_prefixes(self, text: str) -> str:
-        """`handles_nonbreaking_prefixes`: split "word." into "word ." unless the period is kept."""
-        tokens = text.split()
-        last = len(tokens) - 1
-        for i, token in enumerate(tokens):
-            if len(token) < 2 or token[-1] != ".":
-                continue
-            prefix = token[:-1]
-            if (
-                ("." in prefix and not self.alpha.isdisjoint(prefix))
-                or (prefix in self.prefixes and prefix not in self.numeric_only)
-                or (i != last and tokens[i + 1][0] in self.lower)
-            ):
-                continue
-            if prefix in self.numeric_only and i < last and tokens[i + 1][0] in "0123456789":
-                continue
-            tokens[i] = prefix + " ."
-        return " ".join(tokens)
+        """`handles_nonbreaking_prefixes`: split "word." into "word ." unless the period is kept.
+
+        The reference splits the line into tokens and looks at each; here a regex finds the tokens
+        ending in a period, with the first character of the token after them. (The reference
+        also joins tokens with single spaces; the next step does that for both.)
+        """
+        return _PERIOD_TOKEN.sub(self._period_token, text)
+
+    def _period_token(self, match: re.Match) -> str:
+        prefix, following = match.group(1), match.group(2)
+        if (
+            ("." in prefix and not self.alpha.isdisjoint(prefix))
+            or (prefix in self.prefixes and prefix not in self.numeric_only)
+            or (following is not None and following in self.lower)
+        ):
+            return match.group(0)
+        if prefix in self.numeric_only and following is not None and following in "0123456789":
+            return match.group(0)
+        return prefix + " ."
 
 
 @cache
@@ -300,6 +334,9 @@ class FastXLMTokenizer(XLMTokenizer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._word_ids: dict[str, list[int]] = {}
+        self._piece_ids: dict[str, int] = {}
+        self._unk_id: int | None = None
+        self._cache_key: tuple = ()
         self._warned_langs: set[str] = set()
         compiled = compiled_bpe(self.encoder, self.bpe_ranks)
         self._bpe_model, self._bpe_unknown = compiled if compiled else (None, None)
@@ -307,7 +344,7 @@ class FastXLMTokenizer(XLMTokenizer):
     def __getstate__(self) -> dict[str, Any]:
         """Pickles (worker processes, `datasets` fingerprints) leave the word cache behind."""
         state = super().__getstate__()
-        state["_word_ids"] = {}
+        state.update(_word_ids={}, _piece_ids={}, _cache_key=())
         return state
 
     def bpe_pieces(self, word: str) -> list[str]:
@@ -318,37 +355,47 @@ class FastXLMTokenizer(XLMTokenizer):
                 return pieces
         return self.bpe(word).split(" ")
 
-    def _fast_words(self, text: str, lang: str) -> list[str]:
+    def _warn_unknown_language(self, lang: str) -> None:
         if lang and self.lang2id and lang not in self.lang2id and lang not in self._warned_langs:
             self._warned_langs.add(lang)  # the reference logs this on every line; once is enough
             xlm_logger.error(
                 "Supplied language code not found in lang2id mapping. Please check that your language "
                 "is supported by the loaded pretrained model."
             )
-        words = fast_words(text, lang)
-        if self.do_lowercase_and_remove_accent:
-            words = fast_lowercase_and_remove_accent(words)
-        return words
 
     def _tokenize(self, text: str, lang: str = "en", bypass_tokenizer: bool = False) -> list[str]:
         if bypass_tokenizer or lang in DELEGATED_LANGUAGES:
             return super()._tokenize(text, lang=lang, bypass_tokenizer=bypass_tokenizer)
-        return [piece for word in self._fast_words(text, lang) if word for piece in self.bpe_pieces(word)]
+        self._warn_unknown_language(lang)
+        words = fast_words(text, lang)
+        if self.do_lowercase_and_remove_accent:
+            words = fast_lowercase_and_remove_accent(words)
+        return [piece for word in words if word for piece in self.bpe_pieces(word)]
+
+    def _fresh_caches(self) -> tuple[dict[str, list[int]], dict[str, int]]:
+        """The word → ids and piece → id maps, emptied when what they depend on has changed."""
+        key = (self.do_lowercase_and_remove_accent, len(self._added_tokens_encoder), len(self.encoder))
+        if key != self._cache_key or len(self._word_ids) > MAX_CACHED_WORDS:
+            self._cache_key = key
+            self._word_ids = {}
+            self.cache.clear()
+            # `convert_tokens_to_ids` in one dict: added tokens first, then the vocabulary
+            self._piece_ids = {**self.encoder, **self._added_tokens_encoder}
+            self._unk_id = self.encoder.get(self.unk_token)
+        return self._word_ids, self._piece_ids
+
+    def _word_to_ids(self, word: str, piece_ids: dict[str, int]) -> list[int]:
+        """Ids of one word as Moses split it (lowercasing works word by word: it never crosses a space)."""
+        parts = fast_lowercase_and_remove_accent([word]) if self.do_lowercase_and_remove_accent else [word]
+        return [piece_ids.get(p, self._unk_id) for part in parts if part for p in self.bpe_pieces(part)]
 
     def encode_text(self, text: str, lang: str) -> list[int]:
         """Ids of `text` in `lang` without special tokens: `convert_tokens_to_ids(_tokenize(...))`."""
         if lang in DELEGATED_LANGUAGES:
             return self.convert_tokens_to_ids(self._tokenize(text, lang=lang))
-        cached = self._word_ids
-        if len(cached) > MAX_CACHED_WORDS:
-            cached.clear()
-            self.cache.clear()
-        ids: list[int] = []
-        for word in self._fast_words(text, lang):
-            if not word:
-                continue
-            found = cached.get(word)
-            if found is None:
-                found = cached[word] = self.convert_tokens_to_ids(self.bpe_pieces(word))
-            ids += found
-        return ids
+        self._warn_unknown_language(lang)
+        word_ids, piece_ids = self._fresh_caches()
+        words = fast_words(text, lang)
+        for word in set(words).difference(word_ids):
+            word_ids[word] = self._word_to_ids(word, piece_ids)
+        return list(chain.from_iterable(map(word_ids.__getitem__, words)))

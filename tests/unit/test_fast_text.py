@@ -70,7 +70,11 @@ PER_LANGUAGE = {
     "es": ["¿Qué tal? ¡Muy bien! El Sr. García tiene 1.234,56 €.", "Él dijo: «no» y 3\u00a0000."],
     "it": ["L'uomo dell'anno, un'altra volta; c'è qualcos'altro.", "Quest'anno l'Italia è lì."],
     "ro": ["Şi ţara, ştiinţă şi ȘȚ ăâî ĂÂÎ; România.", "În anul 2020, s-a întâmplat ceva."],
-    "el": ["Η Αθήνα είναι η πρωτεύουσα της Ελλάδας; Ναι, είναι.", "Ά Έ Ή Ί Ό Ύ Ώ ΐ ΰ ϊ ϋ"],
+    "el": [
+        "Η Αθήνα είναι η πρωτεύουσα της Ελλάδας; Ναι, είναι.",
+        "Ά Έ Ή Ί Ό Ύ Ώ ΐ ΰ ϊ ϋ",
+        "ΟΔΟΣ ΚΑΙ Σ ΣΑΣ ΑΣ. Α.Σ. ΌΣΟΣ' ΣΣ ΑΣ-ΒΣ ΑΣ:Β",  # final sigma depends on the letters around it
+    ],
     "ru": ["Москва — столица России. Ёжик, т.е. «ёж», и т. д.", "Ул. Ленина, д. 5, кв. 3."],
     "bg": ["България е държава в Югоизточна Европа. Проф. Иванов каза: „Да“."],
     "ar": ["اللغة العربية هي لغة رسمية، وهي لغةٌ سامية؟ نعم!", "العدد ١٢٣ و٣٫١٤ ، «نص»."],
@@ -126,6 +130,17 @@ def test_a_cache_limit_does_not_change_ids(sample_tokenizer, fast_tokenizer, mon
     for line in lines:
         assert fast_tokenizer.encode_text(line, "fr") == xlm_encode(sample_tokenizer, line, "fr")
     assert len(fast_tokenizer._word_ids) <= 3 + max(len(line.split()) * 3 for line in lines)
+
+
+def test_tokens_added_later_are_honoured(sample_vocab_dir):
+    reference = XLMTokenizer.from_pretrained(str(sample_vocab_dir))
+    fast = FastXLMTokenizer.from_pretrained(str(sample_vocab_dir))
+    text = "the new word zzzq"
+    assert fast.encode_text(text, "en") == xlm_encode(reference, text, "en")
+    for tok in (reference, fast):
+        tok.add_tokens(["zzzq</w>", "the</w>"])
+    assert fast.encode_text(text, "en") == xlm_encode(reference, text, "en")
+    assert fast._cache_key[1] == len(fast._added_tokens_encoder)  # the caches were rebuilt
 
 
 def test_non_incremental_merges_fall_back_to_hf_bpe(sample_vocab_dir, tmp_path):
