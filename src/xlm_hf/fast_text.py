@@ -384,10 +384,26 @@ class FastXLMTokenizer(XLMTokenizer):
             self._unk_id = self.encoder.get(self.unk_token)
         return self._word_ids, self._piece_ids
 
-    def _word_to_ids(self, word: str, piece_ids: dict[str, int]) -> list[int]:
-        """Ids of one word as Moses split it (lowercasing works word by word: it never crosses a space)."""
-        parts = fast_lowercase_and_remove_accent([word]) if self.do_lowercase_and_remove_accent else [word]
-        return [piece_ids.get(p, self._unk_id) for part in parts if part for p in self.bpe_pieces(part)]
+    def _add_words(self, words: list[str], word_ids: dict[str, list[int]], piece_ids: dict[str, int]) -> None:
+        """Cache the ids of new words (as the segmenter split them, before lowercasing).
+
+        Lowercasing and accent removal work character by character and never across a space
+        (Python's final-sigma rule stops at spaces), so the words of a line can be lowercased
+        together or one by one with the same result; words holding a space (PyThaiNLP keeps
+        them) go one by one.
+        """
+        if self.do_lowercase_and_remove_accent:
+            plain = [w for w in words if not any(c.isspace() for c in w)]
+            lowered = fast_lowercase_and_remove_accent(plain)
+            parts = {w: [low] for w, low in zip(plain, lowered)} if len(lowered) == len(plain) else {}
+            for word in words:
+                if word not in parts:
+                    parts[word] = fast_lowercase_and_remove_accent([word])
+        else:
+            parts = {word: [word] for word in words}
+        unk = self._unk_id
+        for word, pieces in parts.items():
+            word_ids[word] = [piece_ids.get(p, unk) for part in pieces if part for p in self.bpe_pieces(part)]
 
     def encode_text(self, text: str, lang: str) -> list[int]:
         """Ids of `text` in `lang` without special tokens: `convert_tokens_to_ids(_tokenize(...))`."""
@@ -396,6 +412,7 @@ class FastXLMTokenizer(XLMTokenizer):
         self._warn_unknown_language(lang)
         word_ids, piece_ids = self._fresh_caches()
         words = fast_words(text, lang)
-        for word in set(words).difference(word_ids):
-            word_ids[word] = self._word_to_ids(word, piece_ids)
+        new = set(words).difference(word_ids)
+        if new:
+            self._add_words(list(new), word_ids, piece_ids)
         return list(chain.from_iterable(map(word_ids.__getitem__, words)))

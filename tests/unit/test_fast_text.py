@@ -258,12 +258,14 @@ def test_load_corpora_ids_do_not_depend_on_the_fast_path(sample_vocab_dir, tmp_p
             assert data.to_dict() == getattr(out[False], attr)[key].to_dict(), (attr, key)
 
 
-def test_process_count():
-    assert corpora.process_count(4, 100_000) == 4
-    assert corpora.process_count(4, 3 * corpora.MIN_LINES_PER_PROCESS) == 3
-    assert corpora.process_count(4, 100) is None
+def test_process_count(monkeypatch):
+    assert corpora.process_count(4, 100) == 4  # an explicit count is used ...
+    assert corpora.process_count(4, 7) is None  # ... with at least two lines per process
     assert corpora.process_count(1, 100_000) is None
-    assert corpora.process_count(None, 10**9) in (None, *range(2, corpora.MAX_AUTO_PROCESSES + 1))
+    monkeypatch.setattr(corpora.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert corpora.process_count(None, 10**9) == corpora.MAX_AUTO_PROCESSES
+    assert corpora.process_count(None, 3 * corpora.MIN_LINES_PER_PROCESS) == 3
+    assert corpora.process_count(None, corpora.MIN_LINES_PER_PROCESS) is None
 
 
 def test_recipe_fields():

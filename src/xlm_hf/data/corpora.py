@@ -35,8 +35,9 @@ logger = logging.getLogger(__name__)
 
 CACHE_VERSION = "3"
 HUB_PREFIX = "hf:"
-#: Fewer lines than this per process are tokenised in the main process (starting workers costs more).
-MIN_LINES_PER_PROCESS = 2000
+#: By default, a worker process per this many lines, at most one per core: each worker starts
+#: with an empty word cache, which costs about a second, and a fork, shards and a merge.
+MIN_LINES_PER_PROCESS = 25_000
 MAX_AUTO_PROCESSES = 8
 
 
@@ -222,12 +223,16 @@ def _encode_batch(
 
 
 def process_count(num_proc: int | None, lines: int) -> int | None:
-    """Worker processes for `lines` lines: `num_proc` (default: one per core, at most 8), or None
-    (the main process) when there would be fewer than `MIN_LINES_PER_PROCESS` lines each."""
+    """`Dataset.map` workers for `lines` lines, or None for the main process.
+
+    An explicit `num_proc` is used when there are at least two lines per process; by default
+    there is one per core (at most 8) and per `MIN_LINES_PER_PROCESS` lines.
+    """
     if num_proc is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        num_proc = min(cores, MAX_AUTO_PROCESSES)
-    num_proc = min(num_proc, lines // MIN_LINES_PER_PROCESS)
+        num_proc = min(cores, MAX_AUTO_PROCESSES, lines // MIN_LINES_PER_PROCESS)
+    elif lines < 2 * num_proc:
+        return None
     return num_proc if num_proc > 1 else None
 
 
