@@ -1,8 +1,8 @@
 """Corpus preparation speed: raw text files → cached token-id datasets, in MB of text per second.
 
 Ours: `load_corpora` as pretraining runs it: `FastXLMTokenizer` and the default process count
-(one per core and per 25k lines: one process on these files); a second row forces one process
-per core. Baseline: the same function with `data.fast_tokenizer: false` and one process, i.e. plain
+(one per core and per 25k lines: one process on these files); outside quick mode a second row
+forces one process per core. Baseline: the same function with `data.fast_tokenizer: false` and one process, i.e. plain
 `XLMTokenizer` through `xlm_encode` inside one `Dataset.map`, as the toolkit did before. Each
 run starts from an empty cache folder and fresh tokenizers (no warm word caches); the ids of
 every line are compared. Data: ../shared/data/mono (15 languages; quick: the first 1000 lines of
@@ -97,7 +97,7 @@ def run(quick: bool = False) -> list[dict]:
         base_s, base = _prepare(tmp / "data", tmp / "c-base", vocab, langs, fast_tokenizer=False, num_proc=1)
         cores = corpora.process_count(None, 10**12) or 1
         runs = {"default settings": (None, _prepare(tmp / "data", tmp / "c-ours", vocab, langs))}
-        if cores > 1:
+        if cores > 1 and not quick:  # workers only pay off on large corpora
             forced = _prepare(tmp / "data", tmp / "c-cores", vocab, langs, num_proc=cores)
             runs[f"num_proc={cores}"] = (cores, forced)
     mb = size / 1e6

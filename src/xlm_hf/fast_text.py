@@ -46,6 +46,8 @@ MAX_CACHED_WORDS = 2_000_000
 # A whitespace-delimited token of 2+ characters ending in ".", and the first character of the next.
 _PERIOD_TOKEN = re.compile(r"(?<!\S)(\S+)\.(?!\S)(?=\s*(\S)?)")
 
+_SPACE = re.compile(r"\s")
+
 # Every character `replace_unicode_punct` rewrites: a line without any of them is left as it is.
 _UNICODE_PUNCT = re.compile("[，。、”“∶：？《》）！（；１」「０３２５６９７８４．～’…━〈〉【】％]")
 
@@ -393,7 +395,7 @@ class FastXLMTokenizer(XLMTokenizer):
         them) go one by one.
         """
         if self.do_lowercase_and_remove_accent:
-            plain = [w for w in words if not any(c.isspace() for c in w)]
+            plain = words if not _SPACE.search("".join(words)) else [w for w in words if not _SPACE.search(w)]
             lowered = fast_lowercase_and_remove_accent(plain)
             parts = {w: [low] for w, low in zip(plain, lowered)} if len(lowered) == len(plain) else {}
             for word in words:
