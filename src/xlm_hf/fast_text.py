@@ -1,20 +1,22 @@
 """Fast, exact XLM pre-processing: the same tokens as `XLMTokenizer._tokenize`, several times faster.
 
-`XLMTokenizer` runs ~40 punctuation regexes and ~30 Moses regexes on every line, walks every
+`XLMTokenizer` runs ~45 punctuation regexes and ~20 Moses regexes on every line, walks every
 character in Python twice (non-printing characters, accents), rebuilds a 10k-character set for
-some words ending in a period, and maps each BPE piece to its id through three Python layers.
-This module keeps the reference's order of operations and its regexes but:
+some words ending in a period, runs a Python BPE loop per new word and maps each piece to its id
+through three Python calls. This module keeps the reference's steps, order and regexes but:
 
 - compiles every regex once and skips a substitution when a substring every match needs is
   absent (a skipped `re.sub` would have returned its input unchanged);
-- replaces the per-character Python loops by `str.isprintable` / `str.isascii` fast paths and a
-  `str.translate` over the few characters that need it;
-- answers the Moses non-breaking-prefix questions with sets built once;
-- caches word → ids, so each distinct word goes through BPE and the vocabulary once per process.
+- uses `str` methods (`isprintable`, `isascii`, `translate`, `split`) where the reference loops
+  over characters or expands a regex template per match;
+- answers the Moses non-breaking-prefix questions with one regex and sets built once;
+- segments new words with the `tokenizers` BPE over the same merges, falling back to HF's own
+  `bpe()` whenever the two could differ;
+- caches word → ids, so each distinct word is lowercased, segmented and looked up once.
 
-The regexes, prefix lists and character classes are read from sacremoses' own objects, and BPE is
-HF's own `bpe()`; only the glue is new, and tests compare every line of the real corpora with the
-reference. Japanese (KyTea) and `bypass_tokenizer=True` use the reference path unchanged.
+Regexes, prefix lists and character classes come from sacremoses' own objects; tests compare the
+ids with the reference on tricky strings and on every line of the real corpora. Japanese (KyTea)
+and `bypass_tokenizer=True` go through `XLMTokenizer` unchanged.
 """
 
 from __future__ import annotations
@@ -158,8 +160,11 @@ class FastPunctNormalizer:
         if reference.pre_replace_unicode_punct or reference.post_remove_control_chars:
             raise ValueError("FastPunctNormalizer mirrors the default MosesPunctNormalizer only")
         self.rules = [_compiled_rule(p, r) for p, r in reference.substitutions]
-        # ASCII text stays ASCII under rules with an ASCII trigger; the others cannot match it
+        # rules whose trigger is not ASCII cannot match ASCII text, which stays ASCII under the
+        # others as long as their replacements are ASCII
         self.ascii_rules = [rule for rule in self.rules if rule[0] is None or rule[0].isascii()]
+        if not all(replacement.isascii() for _, _, replacement in self.ascii_rules):
+            self.ascii_rules = self.rules
 
     def normalize(self, text: str) -> str:
         return _apply(self.ascii_rules if text.isascii() else self.rules, text).strip()
