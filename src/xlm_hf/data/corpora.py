@@ -39,6 +39,7 @@ HUB_PREFIX = "hf:"
 #: with an empty word cache, which costs about a second, and a fork, shards and a merge.
 MIN_LINES_PER_PROCESS = 25_000
 MAX_AUTO_PROCESSES = 8
+WARM_UP_LINES = 2000
 
 
 def hub_load_dataset(*args: Any, **kwargs: Any) -> Any:
@@ -384,8 +385,10 @@ def _tokenise_dict(
     for name, cols in splits.items():
         ds = Dataset.from_dict(cols)
         processes = process_count(num_proc, len(ds))
-        if processes:  # workers are forked: load the tokenizer once here rather than in each of them
-            _tokenizer(tokenizer_dir, fast)
+        if processes:  # workers are forked: load the tokenizer here, and fill its word cache with
+            # the words of a few lines, rather than have every worker start cold
+            for column, lang in columns.values():
+                encode(cols[column][:WARM_UP_LINES], tokenizer_dir, lang, fast)
         out[name] = ds.map(
             _encode_batch,
             batched=True,
