@@ -88,7 +88,7 @@ class DataConfig:
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
     sample_alpha: float = 0.0  # > 0: targets drawn with weight count^-alpha (rare subwords more often)
-    num_proc: int | None = None  # tokenising processes; default: one per CPU core (at most 8)
+    num_proc: int | None = None  # tokenising processes; default: one per core (<= 8) and per 25k lines
     fast_tokenizer: bool = True  # exact fast pre-processing (fast_text.py); false: XLMTokenizer itself
     cache_dir: str | None = None  # tokenised corpora; default $XLM_HF_CACHE or ~/.cache/xlm_hf
 

@@ -6,9 +6,10 @@ Sources, per language (mono) or pair (para):
 - hub datasets ``hf:<name>[:<config>]`` (text column ``data.text_column``; parallel: ``translation``).
 
 Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` (``num_proc``
-processes, by default one per core) and saved under a key of (inputs, tokenizer, split settings): a
-second run with the same inputs reuses it. Tokenisation uses `FastXLMTokenizer` (the same ids as
-`XLMTokenizer`, several times faster) unless ``data.fast_tokenizer`` is false. A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
+processes; by default one per core and per 25k lines) and saved under a key of (inputs, tokenizer,
+split settings): a second run with the same inputs reuses it. Tokenisation uses `FastXLMTokenizer`
+(the same ids as `XLMTokenizer`, several times faster) unless ``data.fast_tokenizer`` is false.
+A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
 """
 
 from __future__ import annotations
