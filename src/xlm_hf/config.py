@@ -88,7 +88,8 @@ class DataConfig:
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
     sample_alpha: float = 0.0  # > 0: targets drawn with weight count^-alpha (rare subwords more often)
-    num_proc: int = 1
+    num_proc: int | None = None  # tokenising processes; default: one per core (<= 8) and per 25k lines
+    fast_tokenizer: bool = True  # exact fast pre-processing (fast_text.py); false: XLMTokenizer itself
     cache_dir: str | None = None  # tokenised corpora; default $XLM_HF_CACHE or ~/.cache/xlm_hf
 
     def __post_init__(self) -> None:
@@ -115,6 +116,7 @@ class DataConfig:
             "mask_replace_prob + random_replace_prob must be in [0, 1]",
         )
         _require(self.sample_alpha >= 0, "data.sample_alpha", "must be >= 0")
+        _require(self.num_proc is None or self.num_proc >= 1, "data.num_proc", "must be >= 1")
         for pair in list(self.para) + list(self.tlm_pairs or []):
             _require(_is_pair(pair), "data.para", f"pair {pair!r} must look like 'en-fr'")
         for pair in self.tlm_pairs or []:

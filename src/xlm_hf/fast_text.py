@@ -1,0 +1,425 @@
+"""Fast, exact XLM pre-processing: the same tokens as `XLMTokenizer._tokenize`, several times faster.
+
+`XLMTokenizer` runs ~45 punctuation regexes and ~20 Moses regexes on every line, walks every
+character in Python twice (non-printing characters, accents), rebuilds a 10k-character set for
+some words ending in a period, runs a Python BPE loop per new word and maps each piece to its id
+through three Python calls. This module keeps the reference's steps, order and regexes but:
+
+- compiles every regex once and skips a substitution when a substring every match needs is
+  absent (a skipped `re.sub` would have returned its input unchanged);
+- uses `str` methods (`isprintable`, `isascii`, `translate`, `split`) where the reference loops
+  over characters or expands a regex template per match;
+- answers the Moses non-breaking-prefix questions with one regex and sets built once;
+- segments new words with the `tokenizers` BPE over the same merges, falling back to HF's own
+  `bpe()` whenever the two could differ;
+- caches word → ids, so each distinct word is lowercased, segmented and looked up once.
+
+Regexes, prefix lists and character classes come from sacremoses' own objects; tests compare the
+ids with the reference on tricky strings and on every line of the real corpora. Japanese (KyTea)
+and `bypass_tokenizer=True` go through `XLMTokenizer` unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import cache
+from itertools import chain
+from typing import Any
+
+import sacremoses
+from transformers import XLMTokenizer
+from transformers.models.xlm.tokenization_xlm import logger as xlm_logger
+from transformers.models.xlm.tokenization_xlm import replace_unicode_punct, romanian_preprocessing
+
+try:  # the regex parser moved in Python 3.11; the old name still works with a warning
+    from re import _parser as sre_parse
+    from re._constants import LITERAL, MAX_REPEAT, SUBPATTERN
+except ImportError:  # pragma: no cover - Python 3.10
+    import sre_parse
+    from sre_constants import LITERAL, MAX_REPEAT, SUBPATTERN
+
+#: Languages the fast path does not cover (KyTea is rarely installed; the reference handles it).
+DELEGATED_LANGUAGES = frozenset({"ja"})
+
+#: Word → ids entries kept per tokenizer before the cache is emptied (bounds memory on huge corpora).
+MAX_CACHED_WORDS = 2_000_000
+
+# A whitespace-delimited token of 2+ characters ending in ".", and the first character of the next.
+_PERIOD_TOKEN = re.compile(r"(?<!\S)(\S+)\.(?!\S)(?=\s*(\S)?)")
+
+_SPACE = re.compile(r"\s")
+
+# Every character `replace_unicode_punct` rewrites: a line without any of them is left as it is.
+_UNICODE_PUNCT = re.compile("[，。、”“∶：？《》）！（；１」「０３２５６９７８４．～’…━〈〉【】％]")
+
+
+# ----------------------------------------------------------------------------- regex triggers
+
+
+def required_literal(pattern: str) -> str | None:
+    """A substring that every match of `pattern` contains (the longest found), or None.
+
+    Only the top level of the pattern is read: runs of literal characters, groups made only of
+    literals, and `x+`-style repeats (which need `x` once). Anything else ends a run, so the
+    answer is conservative: a None means "always run the regex".
+    """
+    best, run = "", ""
+    for op, arg in sre_parse.parse(pattern):
+        piece, ends_run = None, False
+        if op is LITERAL:
+            piece = chr(arg)
+        elif op is SUBPATTERN and all(o is LITERAL for o, _ in arg[-1]):
+            piece = "".join(chr(a) for _, a in arg[-1])
+        elif op is MAX_REPEAT and arg[0] >= 1 and len(arg[2]) == 1 and arg[2][0][0] is LITERAL:
+            piece, ends_run = chr(arg[2][0][1]), True
+        if piece is None:
+            best, run = max(best, run, key=len), ""
+            continue
+        run += piece
+        if ends_run:
+            best, run = max(best, run, key=len), ""
+    best = max(best, run, key=len)
+    return best or None
+
+
+def _compiled_rule(pattern: Any, replacement: str) -> tuple[str | None, re.Pattern, str]:
+    """(trigger, compiled regex, replacement); the trigger must occur for the regex to change text."""
+    regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
+    if regex.pattern == " +" and replacement == " ":  # single spaces map to themselves
+        return "  ", regex, replacement
+    return required_literal(regex.pattern), regex, replacement
+
+
+def _apply(rules: list[tuple[str | None, re.Pattern, str]], text: str) -> str:
+    for trigger, regex, replacement in rules:
+        if trigger is None or trigger in text:
+            text = regex.sub(replacement, text)
+    return text
+
+
+class PaddingTable(dict):
+    """A `str.translate` table that pads with spaces each character a one-character regex matches.
+
+    It replaces Moses' `([^...])` → " <char> " substitution. Python 3.11 expands such a template
+    in Python for every match, and Moses pads most punctuation of every line this way. Each
+    distinct character is classified once, by the reference regex itself.
+    """
+
+    def __init__(self, regex: re.Pattern) -> None:
+        super().__init__()
+        self.regex = regex
+
+    def __missing__(self, codepoint: int) -> str:
+        char = chr(codepoint)
+        self[codepoint] = value = f" {char} " if self.regex.fullmatch(char) else char
+        return value
+
+
+# ----------------------------------------------------------------------------- character steps
+
+
+def fast_replace_unicode_punct(text: str) -> str:
+    """`replace_unicode_punct`, run only when the line holds one of the characters it rewrites."""
+    if text.isascii() or not _UNICODE_PUNCT.search(text):
+        return text
+    return replace_unicode_punct(text)
+
+
+def fast_remove_non_printing_char(text: str) -> str:
+    """`remove_non_printing_char` (drop Unicode category C*), checking each distinct character once.
+
+    Every C* character is non-printable, so a printable line is returned as it is.
+    """
+    if text.isprintable():
+        return text
+    drop = {ord(c): None for c in set(text) if unicodedata.category(c)[0] == "C"}
+    return text.translate(drop) if drop else text
+
+
+def fast_lowercase_and_remove_accent(words: list[str]) -> list[str]:
+    """`lowercase_and_remove_accent`: lower, NFD, drop combining marks (Mn), lower, split on " "."""
+    text = " ".join(words).lower()
+    if text.isascii():  # NFD and Mn removal do nothing to ASCII
+        return text.split(" ")
+    text = unicodedata.normalize("NFD", text)
+    marks = {ord(c): None for c in set(text) if unicodedata.category(c) == "Mn"}
+    if marks:
+        text = text.translate(marks)
+    return text.lower().split(" ")
+
+
+# ----------------------------------------------------------------------------- Moses
+
+
+class FastPunctNormalizer:
+    """`sacremoses.MosesPunctNormalizer(lang).normalize` with compiled, skippable substitutions."""
+
+    def __init__(self, lang: str) -> None:
+        reference = sacremoses.MosesPunctNormalizer(lang=lang)
+        if reference.pre_replace_unicode_punct or reference.post_remove_control_chars:
+            raise ValueError("FastPunctNormalizer mirrors the default MosesPunctNormalizer only")
+        self.rules = [_compiled_rule(p, r) for p, r in reference.substitutions]
+        # rules whose trigger is not ASCII cannot match ASCII text, which stays ASCII under the
+        # others as long as their replacements are ASCII
+        self.ascii_rules = [rule for rule in self.rules if rule[0] is None or rule[0].isascii()]
+        if not all(replacement.isascii() for _, _, replacement in self.ascii_rules):
+            self.ascii_rules = self.rules
+
+    def normalize(self, text: str) -> str:
+        return _apply(self.ascii_rules if text.isascii() else self.rules, text).strip()
+
+
+class FastMosesTokenizer:
+    """`sacremoses.MosesTokenizer(lang).tokenize(text, return_str=False, escape=False)`, faster.
+
+    The steps are those of sacremoses' `tokenize` with its defaults (no aggressive dash split, no
+    protected patterns, no escaping), in the same order, using the reference object's regexes
+    and language data (CJK letters added for zh, French/Italian or English apostrophe rules).
+    """
+
+    def __init__(self, lang: str) -> None:
+        ref = sacremoses.MosesTokenizer(lang=lang)
+        self.ref = ref
+        if ref.DEDUPLICATE_SPACE[0].pattern != r"\s+" or ref.DEDUPLICATE_SPACE[1] != " ":
+            raise ValueError("FastMosesTokenizer expects sacremoses' DEDUPLICATE_SPACE to be \\s+ -> ' '")
+        self.junk = ref.ASCII_JUNK
+        self.pad_not_alnum = ref.PAD_NOT_ISALNUM
+        pad_regex, pad_template = ref.PAD_NOT_ISALNUM
+        one_char = pad_regex.pattern.startswith("([") and pad_regex.pattern.endswith("])")
+        self.padding = PaddingTable(pad_regex) if one_char and pad_template == r" \1 " else None
+        self.commas = [_compiled_rule(p, r) for p, r in (ref.COMMA_SEPARATE_1, ref.COMMA_SEPARATE_2)]
+        self.commas.append((",", *ref.COMMA_SEPARATE_3))
+        if lang == "en":
+            apostrophe = ref.ENGLISH_SPECIFIC_APOSTROPHE
+        elif lang in ("fr", "it"):
+            apostrophe = ref.FR_IT_SPECIFIC_APOSTROPHE
+        else:
+            apostrophe = [ref.NON_SPECIFIC_APOSTROPHE]
+        self.apostrophe = [("'", p, r) for p, r in apostrophe]
+        self.trailing_dot_apostrophe = ref.TRAILING_DOT_APOSTROPHE
+        self.alpha = frozenset(ref.IsAlpha)
+        self.lower = frozenset(ref.IsLower)
+        self.prefixes = frozenset(ref.NONBREAKING_PREFIXES)
+        self.numeric_only = frozenset(ref.NUMERIC_ONLY_PREFIXES)
+
+    def tokenize(self, text: str) -> list[str]:
+        # `\s+` → " " then strip is " ".join(split()): both use str.isspace's whitespace
+        text = " ".join(text.split())
+        if not text.isprintable():  # [\000-\037] are all non-printable
+            text = self.junk[0].sub(self.junk[1], text).strip()
+        if self.padding is not None:
+            text = text.translate(self.padding)
+        else:  # pragma: no cover - a sacremoses with a different padding rule
+            text = self.pad_not_alnum[0].sub(self.pad_not_alnum[1], text)
+        if ".." in text:
+            text = self.ref.replace_multidots(text)
+        text = _apply(self.commas, text)
+        text = _apply(self.apostrophe, text)
+        if "." in text:
+            text = self.nonbreaking_prefixes(text)
+        text = " ".join(text.split())
+        if ".'" in text:
+            text = self.trailing_dot_apostrophe[0].sub(self.trailing_dot_apostrophe[1], text)
+        if "MULTI" in text:
+            text = self.ref.restore_multidots(text)
+        return text.split()
+
+    def nonbreaking_prefixes(self, text: str) -> str:
+        """`handles_nonbreaking_prefixes`: split "word." into "word ." unless the period is kept.
+
+        The reference splits the line into tokens and looks at each; here a regex finds the tokens
+        ending in a period, with the first character of the token after them. (The reference
+        also joins tokens with single spaces; the next step does that for both.)
+        """
+        return _PERIOD_TOKEN.sub(self._period_token, text)
+
+    def _period_token(self, match: re.Match) -> str:
+        prefix, following = match.group(1), match.group(2)
+        if (
+            ("." in prefix and not self.alpha.isdisjoint(prefix))
+            or (prefix in self.prefixes and prefix not in self.numeric_only)
+            or (following is not None and following in self.lower)
+        ):
+            return match.group(0)
+        if prefix in self.numeric_only and following is not None and following in "0123456789":
+            return match.group(0)
+        return prefix + " ."
+
+
+@cache
+def punct_normalizer(lang: str) -> FastPunctNormalizer:
+    return FastPunctNormalizer(lang)
+
+
+@cache
+def moses_tokenizer(lang: str) -> FastMosesTokenizer:
+    return FastMosesTokenizer(lang)
+
+
+def fast_moses_pipeline(text: str, lang: str) -> str:
+    """`XLMTokenizer.moses_pipeline`: unicode punctuation, Moses normalisation, non-printing chars."""
+    text = fast_replace_unicode_punct(text)
+    text = punct_normalizer(lang).normalize(text)
+    return fast_remove_non_printing_char(text)
+
+
+def fast_words(text: str, lang: str) -> list[str]:
+    """Words before lowercasing and BPE, as `XLMTokenizer._tokenize` splits them (not ja)."""
+    if lang == "zh":
+        import rjieba
+
+        return fast_moses_pipeline(" ".join(rjieba.cut(text)), lang).split()
+    if lang == "th":
+        from pythainlp.tokenize import word_tokenize
+
+        return word_tokenize(fast_moses_pipeline(text, lang))
+    text = fast_moses_pipeline(text, lang)
+    if lang == "ro":
+        text = romanian_preprocessing(text)
+    return moses_tokenizer(lang).tokenize(text)
+
+
+# ----------------------------------------------------------------------------- BPE
+
+EOW = "</w>"
+
+
+def merges_are_incremental(ranked_pairs: list[tuple[str, ...]]) -> bool:
+    """True when every merge joins characters (a trailing one may carry `</w>`) or earlier results.
+
+    Then HF's `bpe()` (merge every occurrence of the best pair, left to right, then look again)
+    and the `tokenizers` BPE (a queue of pairs by rank, then position) make the same merges: a
+    merge can only create pairs of a later rank, so both finish one rank before the next.
+    """
+    made: set[str] = set()
+    for pair in ranked_pairs:
+        if len(pair) != 2:
+            return False
+        for part in pair:
+            atom = len(part) == 1 or (len(part) == 1 + len(EOW) and part.endswith(EOW))
+            if not (atom or part in made):
+                return False
+        made.add(pair[0] + pair[1])
+    return True
+
+
+def compiled_bpe(encoder: dict[str, int], bpe_ranks: dict[tuple[str, ...], int]) -> tuple[Any, str] | None:
+    """(a `tokenizers` BPE model over HF's merges, its unknown-symbol marker), or None when unsafe.
+
+    Its vocabulary is every string the merges use or make plus the tokenizer's own tokens, so a
+    character it calls unknown is one no merge touches; callers send such words (and any word
+    with a space) to HF's `bpe()`. Pieces are strings: ids come from the tokenizer afterwards.
+    """
+    from tokenizers import models
+
+    ranked = [pair for pair, _ in sorted(bpe_ranks.items(), key=lambda kv: kv[1])]
+    if not merges_are_incremental(ranked):
+        return None
+    symbols = set(encoder)
+    for a, b in ranked:
+        symbols.update((a, b, a + b))
+    unknown = "\x00unknown\x00"
+    while unknown in symbols:
+        unknown += "\x00"
+    vocab = {token: i for i, token in enumerate([unknown, *sorted(symbols)])}
+    model = models.BPE(vocab=vocab, merges=ranked, unk_token=unknown, end_of_word_suffix=EOW, fuse_unk=False)
+    return model, unknown
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+class FastXLMTokenizer(XLMTokenizer):
+    """`XLMTokenizer` whose `_tokenize(text, lang=...)` takes the fast path; same tokens, same ids.
+
+    Load it like the reference: ``FastXLMTokenizer.from_pretrained(tokenizer_dir)``. `encode_text`
+    gives the ids of one line (no special tokens) with a word → ids cache, the fastest way to
+    prepare corpora.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._word_ids: dict[str, list[int]] = {}
+        self._piece_ids: dict[str, int] = {}
+        self._unk_id: int | None = None
+        self._cache_key: tuple = ()
+        self._warned_langs: set[str] = set()
+        compiled = compiled_bpe(self.encoder, self.bpe_ranks)
+        self._bpe_model, self._bpe_unknown = compiled if compiled else (None, None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickles (worker processes, `datasets` fingerprints) leave the word cache behind."""
+        state = super().__getstate__()
+        state.update(_word_ids={}, _piece_ids={}, _cache_key=())
+        return state
+
+    def bpe_pieces(self, word: str) -> list[str]:
+        """`self.bpe(word).split(" ")`, by the compiled BPE when it is sure to agree."""
+        if self._bpe_model is not None and " " not in word:
+            pieces = [token.value for token in self._bpe_model.tokenize(word)]
+            if self._bpe_unknown not in pieces:
+                return pieces
+        return self.bpe(word).split(" ")
+
+    def _warn_unknown_language(self, lang: str) -> None:
+        if lang and self.lang2id and lang not in self.lang2id and lang not in self._warned_langs:
+            self._warned_langs.add(lang)  # the reference logs this on every line; once is enough
+            xlm_logger.error(
+                "Supplied language code not found in lang2id mapping. Please check that your language "
+                "is supported by the loaded pretrained model."
+            )
+
+    def _tokenize(self, text: str, lang: str = "en", bypass_tokenizer: bool = False) -> list[str]:
+        if bypass_tokenizer or lang in DELEGATED_LANGUAGES:
+            return super()._tokenize(text, lang=lang, bypass_tokenizer=bypass_tokenizer)
+        self._warn_unknown_language(lang)
+        words = fast_words(text, lang)
+        if self.do_lowercase_and_remove_accent:
+            words = fast_lowercase_and_remove_accent(words)
+        return [piece for word in words if word for piece in self.bpe_pieces(word)]
+
+    def _fresh_caches(self) -> tuple[dict[str, list[int]], dict[str, int]]:
+        """The word → ids and piece → id maps, emptied when what they depend on has changed."""
+        key = (self.do_lowercase_and_remove_accent, len(self._added_tokens_encoder), len(self.encoder))
+        if key != self._cache_key or len(self._word_ids) > MAX_CACHED_WORDS:
+            self._cache_key = key
+            self._word_ids = {}
+            self.cache.clear()
+            # `convert_tokens_to_ids` in one dict: added tokens first, then the vocabulary
+            self._piece_ids = {**self.encoder, **self._added_tokens_encoder}
+            self._unk_id = self.encoder.get(self.unk_token)
+        return self._word_ids, self._piece_ids
+
+    def _add_words(self, words: list[str], word_ids: dict[str, list[int]], piece_ids: dict[str, int]) -> None:
+        """Cache the ids of new words (as the segmenter split them, before lowercasing).
+
+        Lowercasing and accent removal work character by character and never across a space
+        (Python's final-sigma rule stops at spaces), so the words of a line can be lowercased
+        together or one by one with the same result; words holding a space (PyThaiNLP keeps
+        them) go one by one.
+        """
+        if self.do_lowercase_and_remove_accent:
+            plain = words if not _SPACE.search("".join(words)) else [w for w in words if not _SPACE.search(w)]
+            lowered = fast_lowercase_and_remove_accent(plain)
+            parts = {w: [low] for w, low in zip(plain, lowered)} if len(lowered) == len(plain) else {}
+            for word in words:
+                if word not in parts:
+                    parts[word] = fast_lowercase_and_remove_accent([word])
+        else:
+            parts = {word: [word] for word in words}
+        unk = self._unk_id
+        for word, pieces in parts.items():
+            word_ids[word] = [piece_ids.get(p, unk) for part in pieces if part for p in self.bpe_pieces(part)]
+
+    def encode_text(self, text: str, lang: str) -> list[int]:
+        """Ids of `text` in `lang` without special tokens: `convert_tokens_to_ids(_tokenize(...))`."""
+        if lang in DELEGATED_LANGUAGES:
+            return self.convert_tokens_to_ids(self._tokenize(text, lang=lang))
+        self._warn_unknown_language(lang)
+        word_ids, piece_ids = self._fresh_caches()
+        words = fast_words(text, lang)
+        new = set(words).difference(word_ids)
+        if new:
+            self._add_words(list(new), word_ids, piece_ids)
+        return list(chain.from_iterable(map(word_ids.__getitem__, words)))

@@ -1,0 +1,76 @@
+"""Real data: FastXLMTokenizer gives XLMTokenizer's ids on every line of ../shared/data/mono.
+
+A 15-language vocabulary is learned on a sample of the same files, then every line of every
+language is encoded by both tokenizers (two worker processes; one to three minutes on two cores).
+"""
+
+from __future__ import annotations
+
+from multiprocessing import Pool
+from pathlib import Path
+
+import pytest
+
+from xlm_hf.config import VocabConfig
+from xlm_hf.text import xlm_encode
+from xlm_hf.vocab import build_vocab
+
+pytestmark = [pytest.mark.realdata, pytest.mark.slow]
+XNLI15 = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
+CHUNK = 400
+_PAIR: dict[str, tuple] = {}
+
+
+def _compare(job: tuple[str, str, list[str]]) -> tuple[str, int, list[str]]:
+    """(lang, lines compared, lines whose ids differ) for one chunk, in a worker process."""
+    from transformers import XLMTokenizer
+
+    from xlm_hf.fast_text import FastXLMTokenizer
+
+    tokenizer_dir, lang, lines = job
+    if tokenizer_dir not in _PAIR:
+        _PAIR[tokenizer_dir] = (
+            XLMTokenizer.from_pretrained(tokenizer_dir),
+            FastXLMTokenizer.from_pretrained(tokenizer_dir),
+        )
+    reference, fast = _PAIR[tokenizer_dir]
+    differing = [s for s in lines if fast.encode_text(s, lang) != xlm_encode(reference, s, lang)]
+    return lang, len(lines), differing
+
+
+@pytest.fixture(scope="module")
+def vocab15(shared_data, tmp_path_factory) -> Path:
+    config = VocabConfig(
+        languages=XNLI15,
+        data_dir=str(shared_data),
+        output_dir=str(tmp_path_factory.mktemp("v") / "v15"),
+        use_parallel=False,
+        vocab_size=16000,
+        sentences_per_language=800,
+        num_proc=2,
+    )
+    return build_vocab(config)
+
+
+def test_every_line_of_every_language_has_the_reference_ids(vocab15, shared_data):
+    from xlm_hf.fast_text import FastXLMTokenizer
+
+    assert FastXLMTokenizer.from_pretrained(str(vocab15))._bpe_model is not None  # the compiled BPE
+    jobs = []
+    for lang in XNLI15:
+        text = (shared_data / "mono" / f"{lang}.txt").read_text(encoding="utf-8")
+        lines = text.split("\n")  # raw lines, empty ones and edge whitespace included
+        if lines[-1] == "":
+            lines.pop()
+        jobs += [(str(vocab15), lang, lines[i : i + CHUNK]) for i in range(0, len(lines), CHUNK)]
+    compared = dict.fromkeys(XNLI15, 0)
+    differing: dict[str, list[str]] = {lang: [] for lang in XNLI15}
+    with Pool(2) as pool:
+        for lang, n, bad in pool.imap_unordered(_compare, jobs):
+            compared[lang] += n
+            differing[lang] += bad
+    print("\n| lang | lines compared | identical |")
+    for lang in XNLI15:
+        print(f"| {lang} | {compared[lang]} | {compared[lang] - len(differing[lang])} |")
+    assert sum(compared.values()) > 90_000
+    assert not any(differing.values()), {lang: bad[:2] for lang, bad in differing.items() if bad}
