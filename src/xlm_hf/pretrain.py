@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,11 @@ def resume_checkpoint(args: PretrainingArguments) -> str | None:
     return value
 
 
-def run(recipe: PretrainRecipe) -> dict[str, Any]:
-    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
+def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``.
+
+    `callbacks`: extra `TrainerCallback`s (``make bench`` times steps with one).
+    """
     from transformers import XLMTokenizer, set_seed
 
     from xlm_hf.data.corpora import load_corpora
@@ -155,7 +159,12 @@ def run(recipe: PretrainRecipe) -> dict[str, Any]:
         mixture.start = state["global_step"] * args.gradient_accumulation_steps
         args.ignore_data_skip = True
     trainer = PretrainTrainer(
-        model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
+        model=model,
+        args=args,
+        mixture=mixture,
+        validation=data.validation,
+        processing_class=tokenizer,
+        callbacks=list(callbacks) or None,
     )
     # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
