@@ -2,8 +2,9 @@
 
 The pretraining model of `bench.pretraining` (emb 512, 6 layers, 8 heads, batch 8 x 256, vocab 8k,
 target-only loss): forward + backward with the same weights and batch, the two attention
-implementations alternating. With attention dropout, PyTorch's CPU flash kernel does not apply and
-scaled_dot_product_attention falls back to its plain math, so both dropout settings are shown.
+implementations alternating (medians of 4 rounds after a warm-up round). With attention dropout,
+PyTorch's CPU flash kernel does not apply and scaled_dot_product_attention falls back to its
+plain math, so both dropout settings are shown.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def _step(model, inputs) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     model(**inputs).loss.backward()
     return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -58,17 +65,21 @@ def run(quick: bool = False) -> list[dict]:
                 result = _step(model, {**inputs, "labels": labels})
                 if i:  # the first round allocates
                     times[name].append(result)
-        best = {name: min(t[0] for t in values) for name, values in times.items()}
-        cpu = {name: min(t[1] for t in values) for name, values in times.items()}
+        wall = {name: _median([t[0] for t in values]) for name, values in times.items()}
+        cpu = {name: _median([t[1] for t in values]) for name, values in times.items()}
+        # back-to-back pairs: each round's sdpa / eager, which slow changes of the load cancel in
+        paired = _median([s[0] / e[0] for s, e in zip(times["sdpa"], times["eager"])])
         rows.append(
             make_row(
                 "attention",
                 f"fwd+bwd step, sdpa vs eager attention, attention dropout {attention_dropout:g}",
                 "ms",
-                1000 * best["sdpa"],
-                1000 * best["eager"],
+                1000 * wall["sdpa"],
+                1000 * wall["eager"],
                 extra={
+                    "paired_ratio": round(paired, 3),
                     "cpu_seconds": {k: round(v, 3) for k, v in cpu.items()},
+                    "cpu_ratio": round(cpu["sdpa"] / cpu["eager"], 3),
                     "loss_diff": abs(losses["sdpa"] - losses["eager"]),
                     "batch": f"{batch}x{seq}",
                     "threads": torch.get_num_threads(),

@@ -52,6 +52,12 @@ def non_embedding_params(emb_dim: int, n_layers: int) -> int:
     return n_layers * (attention + ffn + norms)
 
 
+def total_params(emb_dim: int, n_layers: int, vocab_size: int, n_positions: int, n_langs: int) -> int:
+    """All parameters of `XLMWithLMHeadModel` (the output weight is tied to the word embeddings)."""
+    embeddings = (vocab_size + n_positions + n_langs) * emb_dim + 2 * emb_dim  # + their layer norm
+    return non_embedding_params(emb_dim, n_layers) + embeddings + vocab_size  # + output bias
+
+
 def counted_non_embedding_params(model) -> int:
     """The same, counted on a model: everything but the embeddings and the output layer."""
     skip = ("embeddings", "pred_layer", "layer_norm_emb")
@@ -142,6 +148,8 @@ def _timer(warmup: int, last: int, profile: bool):
 
         def __init__(self) -> None:
             self.start = self.end = None
+            self.cpu_start = self.cpu_end = None
+            self.rss_after_training = None
             self.losses: list[float] = []
             self.profiler = None
             self.top: list[dict[str, Any]] = []
@@ -158,15 +166,30 @@ def _timer(warmup: int, last: int, profile: bool):
         def on_step_end(self, args, state, control, **kwargs):
             now = time.perf_counter()
             if state.global_step == warmup:
-                self.start = now
+                self.start, self.cpu_start = now, cpu_seconds()
             elif state.global_step == last:
-                self.end = now
+                self.end, self.cpu_end = now, cpu_seconds()
+                self.rss_after_training = peak_rss_mb()
             elif self.profiler is not None:
                 self.profiler.__exit__(None, None, None)
                 self.top, self.gemm_share = top_ops(self.profiler)
                 self.profiler = None
 
     return StepTimer()
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads): less sensitive than wall time to other processes."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def top_ops(profiler, n: int = 8) -> tuple[list[dict[str, Any]], float]:
@@ -189,11 +212,11 @@ def top_ops(profiler, n: int = 8) -> tuple[list[dict[str, Any]], float]:
 
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One training run in this (fresh) process; returns its figures."""
-    import resource
-
     import torch
 
     from xlm_hf.pretrain import load_recipe
+
+    rss_after_imports = peak_rss_mb()
 
     recipe = load_recipe(None, recipe_overrides(spec))
     warmup, steps, profile = spec["warmup"], spec["steps"], spec["profile"]
@@ -216,7 +239,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         "measured_steps": measured_steps,
         "seconds": seconds,
         "tokens_per_second": tokens_per_step * measured_steps / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "tokens_per_cpu_second": tokens_per_step * measured_steps / (timer.cpu_end - timer.cpu_start),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_after_imports_mb": rss_after_imports,
+        "rss_after_training_mb": timer.rss_after_training,
         "train_loss": loss,
         "wall_seconds": time.perf_counter() - started,
         "threads": torch.get_num_threads(),
@@ -250,6 +276,7 @@ def _baseline(recipe, spec: dict[str, Any], timer) -> tuple[float, float]:
         callbacks=[timer],
     )
     output = trainer.train()
+    trainer.save_model(recipe.training.output_dir)  # as run_mlm does (ours saves too)
     return output.training_loss, float(recipe.training.per_device_train_batch_size * SEQ)
 
 
@@ -316,8 +343,8 @@ def run(quick: bool = False, attention: str = "eager") -> list[dict[str, Any]]:
     repeats = 1 if quick else 2
     base_spec = {
         "batch_size": 4 if quick else 8,
-        "warmup": 1 if quick else 2,
-        "steps": 4 if quick else 7,  # warm-up, timed steps, one profiled step
+        "warmup": 1,
+        "steps": 4,  # a warm-up step, two timed steps, one profiled step
         "profile": True,
         "attention": attention,
     }
@@ -371,6 +398,14 @@ def run(quick: bool = False, attention: str = "eager") -> list[dict[str, Any]]:
         runs_extra = {
             "ours_runs": [round(r["tokens_per_second"], 1) for r in ours],
             "baseline_runs": [round(r["tokens_per_second"], 1) for r in theirs],
+            # tokens per second of CPU time (all threads): less sensitive to other processes' load
+            "ours_tokens_per_cpu_second": round(_median([r["tokens_per_cpu_second"] for r in ours]), 1),
+            "baseline_tokens_per_cpu_second": round(_median([r["tokens_per_cpu_second"] for r in theirs]), 1),
+            "cpu_time_ratio": round(
+                _median([r["tokens_per_cpu_second"] for r in ours])
+                / _median([r["tokens_per_cpu_second"] for r in theirs]),
+                3,
+            ),
             "ours_loss": round(ours[0]["train_loss"], 3),
             "baseline_loss": round(theirs[0]["train_loss"], 3),
             **setup,
@@ -387,6 +422,9 @@ def run(quick: bool = False, attention: str = "eager") -> list[dict[str, Any]]:
                 runs_extra,
             )
         )
+        n_params = total_params(
+            MODEL["emb_dim"], MODEL["n_layers"], size, MODEL["max_position_embeddings"], 4
+        )
         mem_ours = max(r["peak_rss_mb"] for r in ours)
         mem_theirs = max(r["peak_rss_mb"] for r in theirs)
         mem_target = goal.get("memory")
@@ -399,7 +437,15 @@ def run(quick: bool = False, attention: str = "eager") -> list[dict[str, Any]]:
                 mem_theirs,
                 mem_target[1] if mem_target else None,
                 mem_ours / mem_theirs <= mem_target[0] if mem_target else None,
-                {"ours_runs": [round(r["peak_rss_mb"]) for r in ours]},
+                {
+                    "ours_runs": [round(r["peak_rss_mb"]) for r in ours],
+                    "baseline_runs": [round(r["peak_rss_mb"]) for r in theirs],
+                    # RSS once python, torch and transformers are imported: common to both
+                    "after_imports_mb": round(max(r["rss_after_imports_mb"] for r in ours + theirs)),
+                    "ours_after_training_mb": round(max(r["rss_after_training_mb"] for r in ours)),
+                    "baseline_after_training_mb": round(max(r["rss_after_training_mb"] for r in theirs)),
+                    "model_and_adam_mb": round(16 * n_params / 2**20),  # fp32 weights, grads, 2 moments
+                },
             )
         )
         flops = flops_per_token(MODEL["emb_dim"], MODEL["n_layers"], SEQ, size, MLM_PROBABILITY)

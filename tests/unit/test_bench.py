@@ -13,6 +13,7 @@ from bench.pretraining import (
     flops_per_token,
     non_embedding_params,
     padded_tokenizer,
+    total_params,
 )
 from bench.rows import README_END, README_START, check_row, make_row, rewrite_readme, table
 
@@ -26,6 +27,7 @@ def test_non_embedding_params_match_the_hf_model(dim, layers):
     assert non_embedding_params(dim, layers) == counted_non_embedding_params(model)
     # 12 d^2 + 13 d per layer: q k v out (4 d^2 + 4 d), FFN (8 d^2 + 5 d), two layer norms (4 d)
     assert non_embedding_params(dim, layers) == layers * (12 * dim**2 + 13 * dim)
+    assert total_params(dim, layers, 50, 40, 3) == model.num_parameters()
 
 
 def test_flops_per_token():
