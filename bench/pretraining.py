@@ -134,6 +134,7 @@ def recipe_overrides(spec: dict[str, Any]) -> dict[str, Any]:
         "training.disable_tqdm": True,
         "training.dataloader_num_workers": 0,
         "training.seed": 0,
+        "training.include_num_input_tokens_seen": "all",  # the timer counts the timed steps' tokens
     }
 
 
@@ -148,6 +149,7 @@ def _timer(warmup: int, last: int, profile: bool):
 
         def __init__(self) -> None:
             self.start = self.end = None
+            self.tokens_start = self.tokens_end = 0
             self.cpu_start = self.cpu_end = None
             self.rss_after_training = None
             self.losses: list[float] = []
@@ -167,8 +169,10 @@ def _timer(warmup: int, last: int, profile: bool):
             now = time.perf_counter()
             if state.global_step == warmup:
                 self.start, self.cpu_start = now, cpu_seconds()
+                self.tokens_start = state.num_input_tokens_seen
             elif state.global_step == last:
                 self.end, self.cpu_end = now, cpu_seconds()
+                self.tokens_end = state.num_input_tokens_seen
                 self.rss_after_training = peak_rss_mb()
             elif self.profiler is not None:
                 self.profiler.__exit__(None, None, None)
@@ -225,21 +229,20 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     if spec["impl"] == "ours":
         from xlm_hf.pretrain import run
 
-        results = run(recipe, callbacks=[timer])
-        loss = results["train_loss"]
-        tokens_per_step = results["train_tokens"] / results["train_steps"]
+        loss = run(recipe, callbacks=[timer])["train_loss"]
     else:
-        loss, tokens_per_step = _baseline(recipe, spec, timer)
+        loss = _baseline(recipe, spec, timer)
     measured_steps = (steps - 1 if profile else steps) - warmup
+    tokens = timer.tokens_end - timer.tokens_start  # input tokens of the timed steps (all non-pad)
     seconds = timer.end - timer.start
     return {
         "impl": spec["impl"],
         "vocab_size": spec["vocab_size"],
-        "tokens_per_step": tokens_per_step,
+        "tokens_per_step": tokens / measured_steps,
         "measured_steps": measured_steps,
         "seconds": seconds,
-        "tokens_per_second": tokens_per_step * measured_steps / seconds,
-        "tokens_per_cpu_second": tokens_per_step * measured_steps / (timer.cpu_end - timer.cpu_start),
+        "tokens_per_second": tokens / seconds,
+        "tokens_per_cpu_second": tokens / (timer.cpu_end - timer.cpu_start),
         "peak_rss_mb": peak_rss_mb(),
         "rss_after_imports_mb": rss_after_imports,
         "rss_after_training_mb": timer.rss_after_training,
@@ -251,7 +254,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _baseline(recipe, spec: dict[str, Any], timer) -> tuple[float, float]:
+def _baseline(recipe, spec: dict[str, Any], timer) -> float:
     """HF's run_mlm recipe on the same blocks: Dataset + DataCollatorForLanguageModeling + Trainer."""
     import numpy as np
     from datasets import Dataset
@@ -273,11 +276,12 @@ def _baseline(recipe, spec: dict[str, Any], timer) -> tuple[float, float]:
         args=recipe.training,
         train_dataset=Dataset.from_dict({"input_ids": blocks.tolist()}),
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=MLM_PROBABILITY),
+        processing_class=tokenizer,
         callbacks=[timer],
     )
     output = trainer.train()
     trainer.save_model(recipe.training.output_dir)  # as run_mlm does (ours saves too)
-    return output.training_loss, float(recipe.training.per_device_train_batch_size * SEQ)
+    return output.training_loss
 
 
 def run_in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
