@@ -1,12 +1,12 @@
 """Pretraining: tokens/s, peak memory and MFU of ``xlm-hf pretrain`` vs the HF run_mlm recipe.
 
-Ours: `xlm_hf.pretrain.run` on a recipe (MLM on the embedded sample, packed 256-token streams,
-target-only loss). Baseline: what HF's ``run_mlm.py`` example does on the same model: the same
+Ours: `xlm_hf.pretrain.run` on a recipe (MLM on 2000 lines per language of ../shared/data/mono,
+or the embedded sample without it; packed 256-token streams, target-only loss). Baseline: what HF's ``run_mlm.py`` example does on the same model: the same
 packed blocks as a `Dataset`, `DataCollatorForLanguageModeling`, `XLMWithLMHeadModel` (logits
 for every position) and `Trainer`, with the same `TrainingArguments` (batch, steps, optimiser).
 
 Both models are emb 512, 6 layers, 8 heads, sequences of 256, dropout 0.1; the token ids are the
-same (a BPE vocabulary learned on the sample). To measure the output layer at 8k and 95k entries,
+same (a BPE vocabulary learned on the embedded sample). To measure the output layer at 8k and 95k entries,
 the tokenizer's vocabulary is padded with entries that never occur, so the model's vocab_size
 (and the output layer's cost) is 8k or 95k while the data keep their ids.
 
@@ -36,6 +36,24 @@ from bench.rows import make_row
 SEQ = 256
 MODEL = {"emb_dim": 512, "n_layers": 6, "n_heads": 8, "max_position_embeddings": 512}
 LANGUAGES = ["de", "en", "es", "fr"]
+LINES_PER_LANGUAGE = 2000  # of ../shared/data/mono: enough blocks that stream batches are full
+
+
+def data_dir() -> tuple[str, int | None]:
+    """(data directory, lines per language): ../shared/data when present, else the embedded sample.
+
+    The sample has only ~27 blocks of 256 tokens per language, so our stream batches of 8 would
+    hold ~6.8 rows on average (blocks are spread over ceil(27 / 8) batches) against the baseline's 8.
+    """
+    from xlm_hf import SAMPLE_DIR
+
+    root = Path(__file__).resolve().parents[1]
+    shared = Path(os.environ.get("XLM_HF_SHARED_DATA", root.parent / "shared" / "data"))
+    if all((shared / "mono" / f"{lang}.txt").is_file() for lang in LANGUAGES):
+        return str(shared), LINES_PER_LANGUAGE
+    return str(SAMPLE_DIR), None
+
+
 MLM_PROBABILITY = 0.15
 GEMM_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul", "aten::linear")
 
@@ -111,12 +129,12 @@ def padded_tokenizer(source: Path, target: Path, size: int) -> Path:
 
 
 def recipe_overrides(spec: dict[str, Any]) -> dict[str, Any]:
-    from xlm_hf import SAMPLE_DIR
-
+    directory, lines = data_dir()
     return {
         "data.languages": LANGUAGES,
         "data.objectives": ["mlm"],
-        "data.data_dir": str(SAMPLE_DIR),
+        "data.data_dir": directory,
+        "data.max_lines_per_language": lines,
         "data.max_seq_length": SEQ,
         "data.valid_size": 1,  # one held-out line per language: evaluation is not what is measured
         "data.mlm_probability": MLM_PROBABILITY,
@@ -386,7 +404,8 @@ def run(quick: bool = False, attention: str = "eager") -> list[dict[str, Any]]:
         "attention": attention,
         "threads": threads,
         "matmul_peak_gflops": round(peak / 1e9, 1),
-        "data": "embedded sample (de en es fr), vocab padded with unused entries",
+        "data": f"{data_dir()[0]} (de en es fr, {data_dir()[1] or 'all'} lines each); sample vocabulary"
+        " padded with unused entries",
     }
     targets = {
         8000: {"speed": (1.15, ">= 1.15x"), "mfu": 65.0},
