@@ -2,8 +2,7 @@
 
 Baseline: one sentence per row, padded to the longest in a batch of 32 (what a plain
 `DataCollatorForLanguageModeling` over sentences does). Ours: XLM streams of 256 tokens.
-Measured on the embedded sample (or ../shared/data/mono when present), tokenised by the sample
-vocabulary learned in the same run.
+Measured on the embedded sample, tokenised by a sample vocabulary learned in the same run.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.rows import make_row
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.config import VocabConfig
 from xlm_hf.data.streams import pack_stream, packing_efficiency
@@ -20,7 +20,7 @@ from xlm_hf.text import xlm_encode
 from xlm_hf.vocab import build_vocab
 
 
-def run(quick: bool = False) -> str:
+def run(quick: bool = False) -> list[dict]:
     from transformers import XLMTokenizer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -42,9 +42,17 @@ def run(quick: bool = False) -> str:
             padded = sum(32 * lengths[i : i + 32].max() for i in range(0, len(lengths), 32))
             baseline = lengths.sum() / padded
             ours = packing_efficiency(pack_stream(sentences, 256))
-            rows.append(f"| {lang} | {len(sentences)} | {baseline:.3f} | {ours:.3f} |")
-    header = (
-        "Packing: non-pad fraction of all positions (sample corpus)\n\n"
-        "| lang | sentences | padded sentences (baseline) | XLM streams (xlm-hf) |\n|---|---|---|---|"
-    )
-    return "\n".join([header, *rows])
+            rows.append(
+                make_row(
+                    "packing",
+                    f"non-pad share of positions, {lang} ({len(sentences)} sentences)",
+                    "fraction",
+                    ours,
+                    baseline,
+                    extra={
+                        "baseline": "one sentence per row, padded per batch of 32",
+                        "ours": "256-token streams",
+                    },
+                )
+            )
+    return rows

@@ -157,6 +157,7 @@ class ModelConfig:
     use_lang_emb: bool = True
     sinusoidal_embeddings: bool = False
     causal: bool = False  # saved in config.json: True for a CLM-only model
+    attention: Literal["eager", "sdpa"] = "eager"  # sdpa: fused attention kernel (same weights and loss)
 
     def __post_init__(self) -> None:
         for name in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings"):

@@ -5,6 +5,10 @@ only the target positions to the vocabulary (as the original XLM does), instead 
 [batch, seq, vocab] logits, and it can switch causal attention per batch (CLM steps in an MLM run).
 The weights keep the standard layout, and `save_pretrained` records the plain HF class, so the
 saved directory loads with `XLMWithLMHeadModel.from_pretrained` and no xlm-hf code.
+
+HF's XLM computes attention by hand (no ``attn_implementation``); `use_sdpa_attention` switches the
+attention modules of one model instance to `torch.nn.functional.scaled_dot_product_attention`
+(recipe ``model.attention: sdpa``). Same parameters and outputs; nothing in transformers is patched.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 from transformers import XLMConfig, XLMWithLMHeadModel
+from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import MaskedLMOutput
+from transformers.models.xlm.modeling_xlm import MultiHeadAttention
 
 from xlm_hf.config import ConfigError, DataConfig, ModelConfig
 from xlm_hf.errors import one_line
@@ -75,6 +81,53 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
         # the subclass only changes how the loss is computed: record the plain HF class
         self.config.architectures = ["XLMWithLMHeadModel"]
         self.config.save_pretrained(save_directory)
+
+
+class SdpaMultiHeadAttention(MultiHeadAttention):
+    """XLM self-attention through `scaled_dot_product_attention` (fused kernel, no [q, k] scores kept).
+
+    Used for self-attention without returned weights; anything else (cross-attention, returned
+    attention weights, a cache that already holds keys) takes the parent's path. In training the
+    per-forward key/value cache that `XLMModel` creates is not filled: nothing reads it, and filling
+    it copies every layer's keys and values.
+    """
+
+    def forward(self, input, mask, kv=None, cache=None, output_attentions=False, **kwargs):
+        if kv is not None or output_attentions or (cache is not None and cache.get_seq_length() > 0):
+            return super().forward(
+                input, mask, kv=kv, cache=cache, output_attentions=output_attentions, **kwargs
+            )
+        bs, qlen, _ = input.size()
+        q, k, v = (
+            lin(input).view(bs, qlen, self.n_heads, self.head_dim).transpose(1, 2)
+            for lin in (self.q_lin, self.k_lin, self.v_lin)
+        )
+        if cache is not None and not self.training:
+            layers = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
+            k, v = layers.update(k, v, self.layer_id, kwargs=kwargs)
+        # mask: [bs, klen] (padding) or [bs, klen, klen] (causal); True where attention is allowed
+        allowed = (mask != 0).view((bs, 1, qlen, -1) if mask.dim() == 3 else (bs, 1, 1, -1))
+        context = nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+        )
+        context = context.transpose(1, 2).reshape(bs, qlen, self.n_heads * self.head_dim)
+        return (self.out_lin(context),)
+
+
+ATTENTION_CLASSES = {"eager": MultiHeadAttention, "sdpa": SdpaMultiHeadAttention}
+
+
+def set_attention(model: nn.Module, attention: str) -> nn.Module:
+    """Switch every XLM attention module of `model` to ``eager`` (HF's) or ``sdpa``, in place.
+
+    Only the modules' class changes (same parameters, same state dict), so saving and loading
+    are unaffected and the saved model is plain HF.
+    """
+    cls = ATTENTION_CLASSES[attention]
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention):
+            module.__class__ = cls
+    return model
 
 
 def build_config(model: ModelConfig, tokenizer) -> XLMConfig:
@@ -173,7 +226,7 @@ def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) 
         loaded = XLMWithTargetedLMHead.from_pretrained(path)
         check_languages(loaded.config, tokenizer, languages, "model.model_name_or_path")
         loaded.config.mask_token_id = tokenizer.mask_token_id  # HF's XLMConfig default (0) is wrong
-        return loaded
+        return set_attention(loaded, model.attention)
     config = build_config(model, tokenizer)
     check_languages(config, tokenizer, languages, "model")
-    return XLMWithTargetedLMHead(config)
+    return set_attention(XLMWithTargetedLMHead(config), model.attention)

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,11 @@ def resume_checkpoint(args) -> str | None:
     return value
 
 
-def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
-    """(trainer, pretraining data, checkpoint to resume from): everything up to ``train()``."""
+def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tuple[Any, Any, str | None]:
+    """(trainer, pretraining data, checkpoint to resume from): everything up to ``train()``.
+
+    `callbacks`: extra `TrainerCallback`s (``make bench`` times steps with one).
+    """
     from transformers import XLMTokenizer, set_seed
 
     from xlm_hf.checkpoints import watch_for_signals
@@ -176,7 +180,12 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
     checkpoint = resume_checkpoint(args)
     run_dir.record(recipe)
     trainer = PretrainTrainer(
-        model=model, args=args, mixture=mixture, validation=data.validation, processing_class=tokenizer
+        model=model,
+        args=args,
+        mixture=mixture,
+        validation=data.validation,
+        processing_class=tokenizer,
+        callbacks=list(callbacks) or None,
     )
     trainer.stopper = watch_for_signals(trainer)
     if checkpoint:  # the mixture replays its draws up to the checkpoint without building those batches
@@ -187,13 +196,13 @@ def build_trainer(recipe: PretrainRecipe) -> tuple[Any, Any, str | None]:
     return trainer, data, checkpoint
 
 
-def run(recipe: PretrainRecipe) -> dict[str, Any]:
+def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
     from xlm_hf.checkpoints import raise_if_stopped
     from xlm_hf.trainer import nested_eval
 
     args = recipe.training
-    trainer, data, checkpoint = build_trainer(recipe)
+    trainer, data, checkpoint = build_trainer(recipe, callbacks)
     # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
     initial = {} if checkpoint or sharded or not data.validation else nested_eval(trainer.evaluate())

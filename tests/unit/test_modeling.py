@@ -108,3 +108,81 @@ def test_continue_from_a_model_checks_languages(tmp_path, sample_tokenizer):
         load_pretraining_model(
             ModelConfig(model_name_or_path=str(tmp_path / "tokenizer-only")), sample_tokenizer, ["en"]
         )
+
+
+# ----------------------------------------------------------------------------- model.attention: sdpa
+
+
+def _batches():
+    """An MLM batch with padding, a TLM batch with restarting positions, and a CLM batch."""
+    from xlm_hf.data.collators import CausalCollator, MaskingCollator
+    from xlm_hf.data.streams import tlm_example
+
+    gen = torch.Generator().manual_seed(3)
+    rows = [torch.randint(14, 60, (n,), generator=gen) for n in (20, 13, 20)]
+    mlm = MaskingCollator(vocab_size=60, mlm_probability=0.3)(
+        [{"input_ids": r, "langs": i % 2} for i, r in enumerate(rows)], gen
+    )
+    pairs = [tlm_example(r[:6].tolist(), r[6:11].tolist(), 0, 1) for r in rows]
+    tlm = MaskingCollator(vocab_size=60, mlm_probability=0.3)(pairs, gen)
+    clm = CausalCollator()([{"input_ids": r, "langs": 0} for r in rows])
+    return [(mlm, False), (tlm, False), (clm, True)]
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sdpa_attention_gives_the_eager_loss_and_gradients(causal):
+    from xlm_hf.modeling import SdpaMultiHeadAttention, set_attention
+
+    model = _tiny_model(causal=causal).train()  # dropout 0: training mode, same function
+    for batch, clm in _batches():
+        inputs = {k: v for k, v in batch.items() if k != "causal"}
+        results = {}
+        for attention in ("eager", "sdpa"):
+            set_attention(model, attention)
+            model.zero_grad()
+            loss = model(**inputs, causal=clm or causal).loss
+            loss.backward()
+            results[attention] = (
+                loss.item(),
+                [p.grad.clone() for p in model.parameters() if p.grad is not None],
+            )
+        assert isinstance(model.transformer.attentions[0], SdpaMultiHeadAttention)
+        assert results["sdpa"][0] == pytest.approx(results["eager"][0], abs=1e-5)
+        for grad_sdpa, grad_eager in zip(results["sdpa"][1], results["eager"][1]):
+            torch.testing.assert_close(grad_sdpa, grad_eager, atol=1e-5, rtol=1e-4)
+
+
+def test_sdpa_is_a_recipe_switch_and_saves_a_plain_model(tmp_path, sample_tokenizer):
+    from xlm_hf.config import build_section
+    from xlm_hf.modeling import SdpaMultiHeadAttention
+
+    section = {k: getattr(TINY, k) for k in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings")}
+    config = build_section(
+        ModelConfig, {**section, "dropout": 0.0, "attention_dropout": 0.0, "attention": "sdpa"}, "model"
+    )
+    with pytest.raises(ConfigError, match="model.attention"):
+        build_section(ModelConfig, {"attention": "flash"}, "model")
+    torch.manual_seed(0)
+    eager = load_pretraining_model(dataclasses_replace(config, attention="eager"), sample_tokenizer, ["en"])
+    sdpa = load_pretraining_model(config, sample_tokenizer, ["en"])
+    sdpa.load_state_dict(eager.state_dict())
+    assert all(isinstance(a, SdpaMultiHeadAttention) for a in sdpa.transformer.attentions)
+    assert type(eager.transformer.attentions[0]).__name__ == "MultiHeadAttention"
+    ids = torch.randint(14, len(sample_tokenizer), (2, 16), generator=torch.Generator().manual_seed(0))
+    labels = torch.where(torch.rand(ids.shape) < 0.3, ids, torch.full_like(ids, -100))
+    labels[0, 0] = ids[0, 0]
+    loss_eager = eager(input_ids=ids, labels=labels).loss.item()
+    assert sdpa(input_ids=ids, labels=labels).loss.item() == pytest.approx(loss_eager, abs=1e-5)
+    sdpa.save_pretrained(tmp_path)
+    reloaded = XLMWithLMHeadModel.from_pretrained(tmp_path)
+    assert type(reloaded.transformer.attentions[0]).__name__ == "MultiHeadAttention"
+    assert reloaded(input_ids=ids, labels=labels).loss.item() == pytest.approx(loss_eager, abs=1e-5)
+    # returned attention weights need the eager path: sdpa hands that case to it
+    out = sdpa.transformer(input_ids=ids, output_attentions=True)
+    assert out.attentions[0].shape == (2, TINY.n_heads, 16, 16)
+
+
+def dataclasses_replace(config, **changes):
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)
