@@ -103,7 +103,6 @@ class DataConfig:
         _require(self.max_valid_lines >= 1, "data.max_valid_lines", "must be >= 1")
         for name in ("max_lines_per_language", "tlm_tokens_per_batch"):
             _require(getattr(self, name) is None or getattr(self, name) >= 1, f"data.{name}", "must be >= 1")
-        _require(self.num_proc >= 1, "data.num_proc", "must be >= 1")
         _require(self.tlm_max_len >= 1, "data.tlm_max_len", "must be >= 1")
         if isinstance(self.lang_sampling_alpha, float):
             _require(self.lang_sampling_alpha > 0, "data.lang_sampling_alpha", "must be > 0 or 'uniform'")
