@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU check, under 5 minutes on one GPU machine: `bash bench/gpu_check.sh` (OUT=dir keeps the runs).
-# Pretrains the same model with fp32, bf16 and fp16 on one GPU through `accelerate launch` and the
+# Pretrains the same model with fp32, bf16, fp16 and bf16 + SDPA attention on one GPU through `accelerate launch` and the
 # shipped configs, then with DDP over every GPU when there are several, and prints a table of
 # training tokens/s (evaluation excluded), peak GPU memory and the final training loss.
 # Sizes: MODEL_ARGS / STEPS / BATCH override them (e.g. a tiny model for a dry run on a CPU).
@@ -19,11 +19,11 @@ echo "GPUs: $N_GPUS; torch $($PY -c 'import torch; print(torch.__version__)'); $
 # the sample vocabulary and tokenised corpora are built once, before the timed runs
 $PY -m xlm_hf.cli vocab --config recipes/vocab/sample.yaml >/dev/null
 
-run() {  # name, accelerate config, extra launch flags
+run() {  # name, accelerate config, extra launch flags (recipe overrides in RECIPE_ARGS)
     local name=$1 config=$2; shift 2
     echo "== $name"
     $LAUNCH --config_file "recipes/accelerate/$config" "$@" -m xlm_hf.pretrain \
-        --config recipes/pretrain/sample-mlm-tlm.yaml $MODEL_ARGS \
+        --config recipes/pretrain/sample-mlm-tlm.yaml $MODEL_ARGS ${RECIPE_ARGS:-} \
         data.max_seq_length=256 data.tlm_max_len=120 \
         training.output_dir="$OUT/$name" training.max_steps="$STEPS" training.warmup_steps=10 \
         training.per_device_train_batch_size="$BATCH" training.eval_strategy=no training.save_strategy=no \
@@ -34,6 +34,7 @@ run() {  # name, accelerate config, extra launch flags
 run fp32 single-gpu-bf16.yaml --mixed_precision no
 run bf16 single-gpu-bf16.yaml
 run fp16 single-gpu-bf16.yaml --mixed_precision fp16
+RECIPE_ARGS=model.attention=sdpa run bf16-sdpa single-gpu-bf16.yaml
 if [ "$N_GPUS" -gt 1 ]; then
     run "ddp${N_GPUS}-bf16" multi-gpu-ddp-bf16.yaml --num_processes "$N_GPUS"
 fi

@@ -105,10 +105,15 @@ class SdpaMultiHeadAttention(MultiHeadAttention):
         if cache is not None and not self.training:
             layers = cache.self_attention_cache if isinstance(cache, EncoderDecoderCache) else cache
             k, v = layers.update(k, v, self.layer_id, kwargs=kwargs)
-        # mask: [bs, klen] (padding) or [bs, klen, klen] (causal); True where attention is allowed
-        allowed = (mask != 0).view((bs, 1, qlen, -1) if mask.dim() == 3 else (bs, 1, 1, -1))
+        # mask: [bs, klen] (padding) or [bs, klen, klen] (causal); True where attention is allowed.
+        # Without an explicit mask the fused (flash) kernels apply: a causal mask is `is_causal`
+        # (right padding only ever follows a query's keys), a padding mask with no padding is none.
+        causal = mask.dim() == 3 and k.size(2) == qlen
+        allowed = None
+        if not causal and not bool(mask.all()):
+            allowed = (mask != 0).view((bs, 1, qlen, -1) if mask.dim() == 3 else (bs, 1, 1, -1))
         context = nn.functional.scaled_dot_product_attention(
-            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0
+            q, k, v, attn_mask=allowed, dropout_p=self.dropout if self.training else 0.0, is_causal=causal
         )
         context = context.transpose(1, 2).reshape(bs, qlen, self.n_heads * self.head_dim)
         return (self.out_lin(context),)

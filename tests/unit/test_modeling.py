@@ -114,7 +114,7 @@ def test_continue_from_a_model_checks_languages(tmp_path, sample_tokenizer):
 
 
 def _batches():
-    """An MLM batch with padding, a TLM batch with restarting positions, and a CLM batch."""
+    """MLM batches with and without padding, a TLM batch with restarting positions, and a CLM batch."""
     from xlm_hf.data.collators import CausalCollator, MaskingCollator
     from xlm_hf.data.streams import tlm_example
 
@@ -126,7 +126,11 @@ def _batches():
     pairs = [tlm_example(r[:6].tolist(), r[6:11].tolist(), 0, 1) for r in rows]
     tlm = MaskingCollator(vocab_size=60, mlm_probability=0.3)(pairs, gen)
     clm = CausalCollator()([{"input_ids": r, "langs": 0} for r in rows])
-    return [(mlm, False), (tlm, False), (clm, True)]
+    unpadded = MaskingCollator(vocab_size=60, mlm_probability=0.3)(
+        [{"input_ids": r, "langs": 0} for r in (rows[0], rows[2])], gen
+    )
+    assert unpadded["attention_mask"].all()  # the path without an explicit mask
+    return [(mlm, False), (tlm, False), (clm, True), (unpadded, False)]
 
 
 @pytest.mark.parametrize("causal", [False, True])
