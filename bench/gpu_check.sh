@@ -3,7 +3,8 @@
 # Pretrains the same model with fp32, bf16, fp16 and bf16 + SDPA attention on one GPU through `accelerate launch` and the
 # shipped configs, then with DDP over every GPU when there are several, and prints a table of
 # training tokens/s (evaluation excluded), peak GPU memory and the final training loss.
-# Sizes: MODEL_ARGS / STEPS / BATCH override them (e.g. a tiny model for a dry run on a CPU).
+# Sizes: MODEL_ARGS / STEPS / BATCH override them (e.g. a tiny model for a dry run on a CPU);
+# RUNS picks runs (default: fp32 bf16 fp16 bf16-sdpa ddp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-runs/gpu-check}
@@ -31,11 +32,13 @@ run() {  # name, accelerate config, extra launch flags (recipe overrides in RECI
         > "$OUT/$name.log" 2>&1 || { tail -30 "$OUT/$name.log"; exit 1; }
 }
 
-run fp32 single-gpu-bf16.yaml --mixed_precision no
-run bf16 single-gpu-bf16.yaml
-run fp16 single-gpu-bf16.yaml --mixed_precision fp16
-RECIPE_ARGS=model.attention=sdpa run bf16-sdpa single-gpu-bf16.yaml
-if [ "$N_GPUS" -gt 1 ]; then
+want() { [[ " $RUNS " == *" $1 "* ]]; }  # RUNS="bf16 bf16-sdpa" runs a subset
+RUNS=${RUNS:-"fp32 bf16 fp16 bf16-sdpa ddp"}
+want fp32 && run fp32 single-gpu-bf16.yaml --mixed_precision no
+want bf16 && run bf16 single-gpu-bf16.yaml
+want fp16 && run fp16 single-gpu-bf16.yaml --mixed_precision fp16
+want bf16-sdpa && RECIPE_ARGS=model.attention=sdpa run bf16-sdpa single-gpu-bf16.yaml
+if want ddp && [ "$N_GPUS" -gt 1 ]; then
     run "ddp${N_GPUS}-bf16" multi-gpu-ddp-bf16.yaml --num_processes "$N_GPUS"
 fi
 
