@@ -7,16 +7,13 @@ language is encoded by both tokenizers (two worker processes; one to three minut
 from __future__ import annotations
 
 from multiprocessing import Pool
-from pathlib import Path
 
 import pytest
 
-from xlm_hf.config import VocabConfig
+from tests.realdata.conftest import XNLI15
 from xlm_hf.text import xlm_encode
-from xlm_hf.vocab import build_vocab
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
-XNLI15 = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 CHUNK = 400
 _PAIR: dict[str, tuple] = {}
 
@@ -36,20 +33,6 @@ def _compare(job: tuple[str, str, list[str]]) -> tuple[str, int, list[str]]:
     reference, fast = _PAIR[tokenizer_dir]
     differing = [s for s in lines if fast.encode_text(s, lang) != xlm_encode(reference, s, lang)]
     return lang, len(lines), differing
-
-
-@pytest.fixture(scope="module")
-def vocab15(shared_data, tmp_path_factory) -> Path:
-    config = VocabConfig(
-        languages=XNLI15,
-        data_dir=str(shared_data),
-        output_dir=str(tmp_path_factory.mktemp("v") / "v15"),
-        use_parallel=False,
-        vocab_size=16000,
-        sentences_per_language=800,
-        num_proc=2,
-    )
-    return build_vocab(config)
 
 
 def test_every_line_of_every_language_has_the_reference_ids(vocab15, shared_data):

@@ -7,29 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.realdata.conftest import XNLI15
 from xlm_hf.cli import main
-from xlm_hf.config import VocabConfig
 from xlm_hf.text import xlm_encode
-from xlm_hf.vocab import build_vocab
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
-XNLI15 = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
-
-
-@pytest.fixture(scope="module")
-def vocab15(shared_data, tmp_path_factory) -> Path:
-    config = VocabConfig(
-        languages=XNLI15,
-        data_dir=str(shared_data),
-        output_dir=str(tmp_path_factory.mktemp("v") / "v15"),
-        use_parallel=False,
-        vocab_size=16000,
-        sentences_per_language=3000,
-        valid_fraction=0.02,
-        num_proc=2,
-    )
-    return build_vocab(config)
 
 
 @pytest.mark.parametrize("lang", XNLI15)
