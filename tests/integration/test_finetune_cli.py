@@ -112,3 +112,30 @@ def test_two_processes_fine_tune_and_score_every_example_once(pretrained, tmp_pa
     for split in ("dev", "test"):
         for lang in LANGS:
             assert sum(map(sum, results["confusion_matrices"][split][lang])) == 60, (split, lang)
+
+
+def test_sigterm_during_fine_tuning_saves_and_resume_finishes(pretrained, tmp_path):
+    import signal
+
+    from xlm_hf.checkpoints import is_complete
+
+    from .test_interrupt import start_training, wait_for_steps
+
+    recipe = xnli_recipe(tmp_path, pretrained / "model")
+    long_run = ["training.num_train_epochs=200", "training.logging_steps=1"]
+    proc = start_training(recipe, *long_run, entry="xlm_hf.finetune_xnli")
+    wait_for_steps(proc, 3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "xlm-hf finetune-xnli: stopped by SIGTERM: checkpoint saved to " in err.strip().splitlines()[-1]
+    checkpoints = list((tmp_path / "xnli").glob("checkpoint-*"))
+    assert len(checkpoints) == 1 and is_complete(checkpoints[0])
+    assert not (tmp_path / "xnli" / "xnli_results.json").exists()
+    # the same settings, a shorter run: resume continues from the checkpoint and finishes
+    step = int(checkpoints[0].name.split("-")[1])
+    assert (
+        main(["finetune-xnli", "--config", str(recipe), "training.max_steps=" + str(step + 2), "--resume"])
+        == 0
+    )
+    assert json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())["dev"]["en"] >= 0

@@ -26,9 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LONG = {"max_steps": 100000, "eval_strategy": "no", "logging_steps": 1, "save_steps": 100000}
 
 
-def start_training(recipe: Path, *overrides: str) -> subprocess.Popen:
+def start_training(recipe: Path, *overrides: str, entry: str = "xlm_hf.pretrain") -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "xlm_hf.pretrain", "--config", str(recipe), *overrides]
+    cmd = [sys.executable, "-m", entry, "--config", str(recipe), *overrides]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
