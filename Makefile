@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 export DATA_DIR MODEL XNLI_DIR
 
-.PHONY: install test test-fast lint format vocab pretrain finetune-xnli bench clean
+.PHONY: install test test-fast lint format vocab pretrain finetune-xnli reproduce bench clean
 
 $(BIN)/xlm-hf: pyproject.toml
 	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)" && $(BIN)/pip install -q -e ".[dev]" && touch $@
@@ -34,6 +34,9 @@ pretrain: $(BIN)/xlm-hf
 
 finetune-xnli: $(BIN)/xlm-hf
 	$(BIN)/xlm-hf finetune-xnli --config $(or $(RECIPE),recipes/xnli/sample.yaml)
+
+reproduce: $(BIN)/xlm-hf
+	$(BIN)/xlm-hf reproduce --config $(or $(RECIPE),recipes/reproduce/cpu-xnli15.yaml)
 
 bench: $(BIN)/xlm-hf
 	$(BIN)/python -m bench

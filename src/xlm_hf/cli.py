@@ -24,10 +24,11 @@ def _parser() -> argparse.ArgumentParser:
         ("vocab", "learn an XLM BPE vocabulary into a tokenizer directory"),
         ("pretrain", "pretrain XLMWithLMHeadModel with CLM / MLM / TLM"),
         ("finetune-xnli", "fine-tune on XNLI and evaluate every language"),
+        ("reproduce", "run a study of recipes (pretraining variants x fine-tuning seeds) and report it"),
     ):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--config", required=True, help="recipe YAML")
-        if name != "vocab":
+        if name not in ("vocab", "reproduce"):  # a study always continues where it stopped
             cmd.add_argument(
                 "--resume",
                 action="store_true",
@@ -79,7 +80,13 @@ def _finetune(config: str, overrides: list[str]) -> None:
     print(f"xnli_results.json and xnli_results.md in {recipe.training.output_dir}")
 
 
-COMMANDS = {"vocab": _vocab, "pretrain": _pretrain, "finetune-xnli": _finetune}
+def _reproduce(config: str, overrides: list[str]) -> None:
+    from xlm_hf.reproduce import main
+
+    main(config, overrides)
+
+
+COMMANDS = {"vocab": _vocab, "pretrain": _pretrain, "finetune-xnli": _finetune, "reproduce": _reproduce}
 
 
 def main(argv: list[str] | None = None) -> int:

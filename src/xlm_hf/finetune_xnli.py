@@ -42,6 +42,15 @@ class XnliConfig:
     max_seq_length: int = 256
     max_train_examples: int | None = None
     pretrain_recipe: str | None = None  # run this pretraining first when model_name_or_path is missing
+    # pretrained: the weights of model_name_or_path; random: only its config and tokenizer, with fresh
+    # weights drawn from training.seed (the "no pretraining" baseline of a study, same architecture)
+    init: Literal["pretrained", "random"] = "pretrained"
+    # keep word, position and language embeddings as pretrained: the shared embedding space is what
+    # carries English supervision to the other languages, and a small model's fine-tuning can move it
+    freeze_embeddings: bool = False
+    # the language id given in `langs` at evaluation: the evaluated language (the paper) or the
+    # training language (a diagnostic: does the language embedding help or hurt transfer?)
+    eval_language_ids: Literal["evaluated", "train_language"] = "evaluated"
     num_proc: int = 1
 
     def __post_init__(self) -> None:
@@ -128,12 +137,19 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     ensure_model(config)
     try:
         tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
-        model = XLMForSequenceClassification.from_pretrained(
-            config.model_name_or_path,
-            num_labels=len(LABELS),
-            id2label=dict(enumerate(LABELS)),
-            label2id={name: i for i, name in enumerate(LABELS)},
-        )
+        labels = {
+            "num_labels": len(LABELS),
+            "id2label": dict(enumerate(LABELS)),
+            "label2id": {name: i for i, name in enumerate(LABELS)},
+        }
+        if config.init == "random":
+            from transformers import XLMConfig
+
+            model = XLMForSequenceClassification(
+                XLMConfig.from_pretrained(config.model_name_or_path, **labels)
+            )
+        else:
+            model = XLMForSequenceClassification.from_pretrained(config.model_name_or_path, **labels)
     except (
         OSError,
         ValueError,
@@ -152,6 +168,11 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
             f"{model.config.max_position_embeddings} positions of {config.model_name_or_path}"
         )
 
+    if config.freeze_embeddings:
+        body = model.transformer
+        for module in (body.embeddings, body.position_embeddings, getattr(body, "lang_embeddings", None)):
+            if module is not None:
+                module.requires_grad_(False)
     train_rows = []
     for lang in langs:
         try:
@@ -179,6 +200,13 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in test.items()
     }
 
+    if config.eval_language_ids == "train_language":
+        train_id = tokenizer.lang2id[langs[0]]
+        dev_ds, test_ds = (
+            {lang: ds.map(lambda ex: {"langs": [train_id] * len(ex["langs"])}) for lang, ds in split.items()}
+            for split in (dev_ds, test_ds)
+        )
+
     selected = config.train_language if config.selected_by == "train_language" and len(langs) == 1 else "avg"
     if selected != "avg" and selected not in dev_ds:
         raise ConfigError(f"xnli.selected_by: no dev set for {selected!r} in {config.eval}")
@@ -204,6 +232,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         "selected_by": f"dev.{selected}",
         "mode": config.mode,
         "model": config.model_name_or_path,
+        "init": config.init,
         "train_examples": len(train_ds),
         **results,
     }

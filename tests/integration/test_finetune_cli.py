@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from xlm_hf import SAMPLE_DIR
@@ -139,3 +140,59 @@ def test_sigterm_during_fine_tuning_saves_and_resume_finishes(pretrained, tmp_pa
         == 0
     )
     assert json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())["dev"]["en"] >= 0
+
+
+def _weights(directory: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return {
+        k.removeprefix("transformer."): v for k, v in load_file(str(directory / "model.safetensors")).items()
+    }
+
+
+def test_random_init_keeps_the_architecture_not_the_weights(pretrained, tmp_path):
+    recipe = xnli_recipe(tmp_path, pretrained / "model", init="random", test="no")
+    assert (
+        main(
+            ["finetune-xnli", "--config", str(recipe), "training.max_steps=1", "training.learning_rate=1e-9"]
+        )
+        == 0
+    )
+    results = json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())
+    assert results["init"] == "random" and set(results["dev"]) == {*LANGS, "avg"}
+    before, after = _weights(pretrained / "model"), _weights(tmp_path / "xnli")
+    for name in ("embeddings.weight", "position_embeddings.weight", "attentions.0.q_lin.weight"):
+        assert after[name].shape == before[name].shape and not torch.allclose(after[name], before[name]), name
+
+
+def test_frozen_embeddings_stay_as_pretrained(pretrained, tmp_path):
+    recipe = xnli_recipe(tmp_path, pretrained / "model", freeze_embeddings=True, test="no")
+    assert main(["finetune-xnli", "--config", str(recipe), "training.max_steps=4"]) == 0
+    before, after = _weights(pretrained / "model"), _weights(tmp_path / "xnli")
+    for name in ("embeddings.weight", "position_embeddings.weight", "lang_embeddings.weight"):
+        assert torch.equal(after[name], before[name]), name
+    assert not torch.equal(after["attentions.0.q_lin.weight"], before["attentions.0.q_lin.weight"])
+
+
+def test_evaluation_language_ids_can_be_the_training_language(pretrained, tmp_path, monkeypatch):
+    """The diagnostic switch: every dev set is scored with `langs` = en, its text unchanged."""
+    from xlm_hf import xnli_training
+
+    seen = {}
+    real = xnli_training.final_report
+
+    def spy(trainer, splits):
+        seen.update({lang: (ds["langs"][0][0], ds["input_ids"][0]) for lang, ds in splits["dev"].items()})
+        return real(trainer, splits)
+
+    monkeypatch.setattr(xnli_training, "final_report", spy)
+    recipe = xnli_recipe(tmp_path, pretrained / "model", test="no")
+    args = ["finetune-xnli", "--config", str(recipe), "training.max_steps=1"]
+    assert main([*args, "xnli.eval_language_ids=train_language"]) == 0
+    relabelled = dict(seen)
+    assert main([*args, "training.overwrite_output_dir=true"]) == 0
+    en = seen["en"][0]
+    for lang in LANGS:
+        assert relabelled[lang][0] == en  # the training language's id everywhere
+        assert relabelled[lang][1] == seen[lang][1]  # the same tokens
+    assert len({seen[lang][0] for lang in LANGS}) == 4  # by default, each language its own id

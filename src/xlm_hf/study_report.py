@@ -1,0 +1,275 @@
+"""The study's results: ``study_results.json``, ``tables.md`` and ``plots/*.png`` from the step outputs.
+
+Accuracies are means over fine-tuning seeds with their sample standard deviation. Perplexity
+curves average the languages geometrically (the mean of log-perplexities), so that no language
+with a large perplexity hides the others.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from xlm_hf.pretrain import write_json
+
+
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def geometric_mean(values: list[float]) -> float:
+    return math.exp(statistics.fmean(math.log(v) for v in values))
+
+
+def xnli_summary(study: Any, out: Path) -> dict[str, Any]:
+    from xlm_hf.reproduce import finetune_dir
+
+    summary: dict[str, Any] = {}
+    for variant in study.variants:
+        per_seed = {}
+        for seed in study.seeds:
+            results = json.loads((finetune_dir(study, variant, seed) / "xnli_results.json").read_text())
+            per_seed[str(seed)] = results["dev"]
+        langs = list(next(iter(per_seed.values())))
+        stats = {lang: _mean_std([seed_dev[lang] for seed_dev in per_seed.values()]) for lang in langs}
+        summary[variant] = {
+            "mean": {lang: m for lang, (m, _) in stats.items()},
+            "std": {lang: s for lang, (_, s) in stats.items()},
+            "per_seed": per_seed,
+        }
+    return summary
+
+
+def perplexity_curve(run_dir: Path, objective: str = "mlm") -> list[tuple[int, float]]:
+    """``[(step, geometric mean over languages of the validation perplexity)]``, from step 0."""
+    results = json.loads((run_dir / "results.json").read_text())
+    points = []
+    initial = results.get("initial_eval", {}).get(f"{objective}_ppl")
+    if initial:
+        points.append((0, geometric_mean(list(initial.values()))))
+    state = json.loads((run_dir / "trainer_state.json").read_text())
+    prefix = f"eval.{objective}_ppl."
+    for entry in state["log_history"]:
+        values = [v for k, v in entry.items() if k.startswith(prefix)]
+        if values:
+            points.append((int(entry["step"]), geometric_mean(values)))
+    return sorted(dict(points).items())
+
+
+def pretraining_summary(study: Any, timings: dict[str, float]) -> dict[str, Any]:
+    from xlm_hf.reproduce import pretrained_dir
+
+    summary = {}
+    for variant in study.pretrain:
+        run_dir = pretrained_dir(study, variant)
+        if not (run_dir / "results.json").exists():
+            continue
+        results = json.loads((run_dir / "results.json").read_text())
+        final = {
+            f"{key}": geometric_mean(list(per.values()))
+            for key, per in results["eval"].items()
+            if key.endswith("_ppl")
+        }
+        summary[variant] = {
+            "steps": results["train_steps"],
+            "tokens": results["train_tokens"],
+            "train_runtime_s": results["train_runtime"],
+            "step_wall_s": timings.get(f"pretrain-{variant}"),
+            "final_ppl": final,
+            "final_mlm_ppl_per_language": results["eval"].get("mlm_ppl", {}),
+            "curves": {
+                obj: perplexity_curve(run_dir, obj)
+                for obj in ("mlm", "tlm")
+                if f"{obj}_ppl" in results["eval"]
+            },
+        }
+    return summary
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def tables(summary: dict[str, Any]) -> str:
+    """The markdown tables of the results page."""
+    xnli, langs = summary["xnli"], summary["languages"]
+    cols = langs + ["avg"]
+    head = "| | " + " | ".join(cols) + " |\n|---|" + "---|" * len(cols) + "\n"
+    lines = [
+        "### XNLI dev accuracy (%), zero-shot from English: mean ± std over seeds "
+        + ", ".join(map(str, summary["seeds"])),
+        "",
+        head.rstrip("\n"),
+    ]
+    for variant, stats in xnli.items():
+        cells = [f"{_pct(stats['mean'][c])} ± {_pct(stats['std'][c])}" for c in cols]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    for name, row in summary.get("reference", {}).items():
+        lines.append(f"| {name} | " + " | ".join(f"{row.get(c, float('nan')):.1f}" for c in cols) + " |")
+    lines += [
+        "",
+        "### Per seed: XNLI average (%) and English (%)",
+        "",
+        "| variant | " + " | ".join(f"seed {s}" for s in summary["seeds"]) + " |",
+        "|---|" + "---|" * len(summary["seeds"]),
+    ]
+    for variant, stats in xnli.items():
+        cells = [f"{_pct(dev['avg'])} (en {_pct(dev['en'])})" for dev in stats["per_seed"].values()]
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    align = summary.get("alignment", {})
+    if align:
+        others = [lang for lang in langs if lang != "en"]
+        n = next(iter(align.values()))["sentences"]
+        lines += [
+            "",
+            f"### Translation retrieval en → xx, top-1 (%) over {n} XNLI dev premises (chance {100 / n:.1f})",
+            "",
+            "| | " + " | ".join(others) + " | avg |",
+            "|---|" + "---|" * (len(others) + 1),
+        ]
+        for variant, res in align.items():
+            values = [res["retrieval"][lang] for lang in others]
+            lines.append(
+                f"| {variant} | "
+                + " | ".join(_pct(v) for v in values)
+                + f" | {_pct(statistics.fmean(values))} |"
+            )
+        unk = next(iter(align.values()))["unk_rate"]
+        lines += [
+            "",
+            "### Share of `<unk>` tokens in those premises (%)",
+            "",
+            "| " + " | ".join(langs) + " |",
+            "|" + "---|" * len(langs),
+            "| " + " | ".join(f"{100 * unk[lang]:.2f}" for lang in langs) + " |",
+        ]
+    pre = summary.get("pretraining", {})
+    if pre:
+        lines += [
+            "",
+            "### Pretraining",
+            "",
+            "| variant | steps | tokens | training time | validation MLM ppl | validation TLM ppl |",
+            "|---|---|---|---|---|---|",
+        ]
+        for variant, p in pre.items():
+            tlm = p["final_ppl"].get("tlm_ppl")
+            lines.append(
+                f"| {variant} | {p['steps']} | {p['tokens']:,} | {p['train_runtime_s'] / 60:.1f} min | "
+                f"{p['final_ppl'].get('mlm_ppl', float('nan')):.0f} | {'-' if tlm is None else f'{tlm:.0f}'} |"
+            )
+    timings = summary.get("timings", {})
+    if timings:
+        lines += [
+            "",
+            f"### Wall time per step (total {sum(timings.values()) / 3600:.2f} h)",
+            "",
+            "| step | minutes |",
+            "|---|---|",
+        ]
+        lines += [f"| {name} | {seconds / 60:.1f} |" for name, seconds in timings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plots(summary: dict[str, Any], folder: Path) -> list[Path]:
+    """Perplexity curves, per-language accuracy bars and retrieval bars as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    color = {variant: f"C{i}" for i, variant in enumerate(summary["xnli"])}  # one colour per variant
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for variant, p in summary.get("pretraining", {}).items():
+        for obj, curve in p["curves"].items():
+            steps, ppl = zip(*curve, strict=True)
+            style = "-" if obj == "mlm" else "--"
+            ax.plot(
+                steps, ppl, style, marker="o", color=color.get(variant), label=f"{variant}: {obj.upper()}"
+            )
+    ax.set(yscale="log", xlabel="training step", ylabel="validation perplexity")
+    ax.set_title("geometric mean over languages", fontsize=10)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    written.append(folder / "perplexity.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    langs = summary["languages"] + ["avg"]
+    xnli = summary["xnli"]
+    width = 0.8 / len(xnli)
+    fig, ax = plt.subplots(figsize=(11, 4))
+    for i, (variant, stats) in enumerate(xnli.items()):
+        xs = [j + (i - (len(xnli) - 1) / 2) * width for j in range(len(langs))]
+        ax.bar(
+            xs,
+            [100 * stats["mean"][c] for c in langs],
+            width,
+            yerr=[100 * stats["std"][c] for c in langs],
+            color=color[variant],
+            label=variant,
+            capsize=2,
+        )
+    ax.axhline(100 / 3, color="grey", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(range(len(langs)), langs)
+    ax.set(
+        ylabel="XNLI dev accuracy (%)",
+        ylim=(25, max(50, 5 + max(100 * s["mean"][c] for s in xnli.values() for c in langs))),
+    )
+    ax.legend(ncol=4)
+    fig.tight_layout()
+    written.append(folder / "xnli_accuracy.png")
+    fig.savefig(written[-1], dpi=120)
+    plt.close(fig)
+
+    align = summary.get("alignment", {})
+    if align:
+        others = [lang for lang in summary["languages"] if lang != "en"]
+        width = 0.8 / len(align)
+        fig, ax = plt.subplots(figsize=(11, 4))
+        for i, (variant, res) in enumerate(align.items()):
+            xs = [j + (i - (len(align) - 1) / 2) * width for j in range(len(others))]
+            ax.bar(
+                xs,
+                [100 * res["retrieval"][lang] for lang in others],
+                width,
+                color=color.get(variant),
+                label=variant,
+            )
+        ax.set_xticks(range(len(others)), others)
+        ax.set(ylabel="en → xx retrieval, top-1 (%)")
+        ax.legend()
+        fig.tight_layout()
+        written.append(folder / "retrieval.png")
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+    return written
+
+
+def write_report(study: Any, out: Path) -> dict[str, Any]:
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    xnli = xnli_summary(study, out)
+    summary = {
+        "variants": list(study.variants),
+        "seeds": list(study.seeds),
+        "languages": [lang for lang in next(iter(xnli.values()))["mean"] if lang != "avg"],
+        "xnli": xnli,
+        "pretraining": pretraining_summary(study, timings),
+        "alignment": json.loads((out / "alignment.json").read_text())
+        if (out / "alignment.json").exists()
+        else {},
+        "timings": timings,
+        "reference": study.reference,
+    }
+    summary["tables"] = tables(summary)
+    summary["plots"] = [str(p) for p in plots(summary, out / "plots")]
+    write_json(out / "study_results.json", summary)
+    (out / "tables.md").write_text(summary["tables"], encoding="utf-8")
+    return summary

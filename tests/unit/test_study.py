@@ -1,0 +1,182 @@
+"""The reproduction study: its plan of steps, the alignment probe's arithmetic, and the report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from xlm_hf.alignment import distinct_premises, retrieval_accuracy, unk_rate
+from xlm_hf.config import ConfigError
+from xlm_hf.reproduce import StudyConfig, load_study, plan
+from xlm_hf.study_report import geometric_mean, perplexity_curve, write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def study(tmp_path: Path, **changes) -> StudyConfig:
+    values = {
+        "output_dir": str(tmp_path / "study"),
+        "pretrain": {
+            "mlm": str(ROOT / "recipes/pretrain/sample-mlm-tlm.yaml"),
+            "mlm-tlm": str(ROOT / "recipes/pretrain/sample-mlm-tlm.yaml"),
+        },
+        "finetune": str(ROOT / "recipes/xnli/sample.yaml"),
+        "variant_overrides": {"mlm": {"data.objectives": ["mlm"]}},
+        "pretrain_overrides": {"training.max_steps": 7},
+        "finetune_overrides": {"training.eval_strategy": "no"},
+        "seeds": [3, 4],
+        **changes,
+    }
+    return StudyConfig(**values)
+
+
+def test_plan_pretrains_then_fine_tunes_seed_by_seed(tmp_path):
+    steps = plan(study(tmp_path))
+    assert [s.name for s in steps] == [
+        "pretrain-mlm",
+        "pretrain-mlm-tlm",
+        *(f"xnli-{v}-seed{s}" for s in (3, 4) for v in ("random", "mlm", "mlm-tlm")),
+    ]
+    mlm, tlm = steps[0].argv, steps[1].argv
+    assert (
+        mlm[:2] == ["pretrain", "--config"]
+        and "training.max_steps=7" in mlm
+        and "training.max_steps=7" in tlm
+    )
+    assert 'data.objectives=["mlm"]' in mlm and not any(a.startswith("data.objectives") for a in tlm)
+    random_seed4 = next(s for s in steps if s.name == "xnli-random-seed4").argv
+    out = tmp_path / "study"
+    assert f"xnli.model_name_or_path={out / 'pretrain-mlm'}" in random_seed4
+    assert "xnli.init=random" in random_seed4 and "training.seed=4" in random_seed4
+    assert f"training.output_dir={out / 'xnli-random-seed4'}" in random_seed4
+    assert "training.eval_strategy=no" in random_seed4
+    tlm_seed3 = next(s for s in steps if s.name == "xnli-mlm-tlm-seed3").argv
+    assert (
+        f"xnli.model_name_or_path={out / 'pretrain-mlm-tlm'}" in tlm_seed3
+        and "xnli.init=pretrained" in tlm_seed3
+    )
+
+
+def test_a_step_is_done_when_its_results_file_exists(tmp_path):
+    step = plan(study(tmp_path))[0]
+    assert not step.done
+    step.output_dir.mkdir(parents=True)
+    (step.output_dir / "checkpoint-5").mkdir()
+    assert not step.done  # a checkpoint is not a finished run
+    (step.output_dir / "results.json").write_text("{}")
+    assert step.done
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"variants": ["random", "clm"]}, "study.variants"),
+        ({"random_init_from": "xlm"}, "study.random_init_from"),
+        ({"finetune": "nowhere.yaml"}, "study.finetune"),
+        ({"variant_overrides": {"tlm": {}}}, "study.variant_overrides"),
+        ({"seeds": []}, "study.seeds"),
+    ],
+)
+def test_bad_study_settings_name_the_key(tmp_path, changes, key):
+    with pytest.raises(ConfigError, match=f"^{key}"):
+        study(tmp_path, **changes)
+
+
+def test_shipped_study_recipes_load_and_compare_equal_compute():
+    for name in ("cpu-xnli15", "sample"):
+        config = load_study(str(ROOT / "recipes/reproduce" / f"{name}.yaml"))
+        steps = plan(config)
+        pretrain = [s.argv for s in steps if s.name.startswith("pretrain-")]
+        # the variants differ only in their recipe's objectives: the same steps for each
+        assert len({tuple(a for a in argv if a.startswith("training.max_steps")) for argv in pretrain}) == 1
+        assert len(config.seeds) >= 2 and config.variants == ["random", "mlm", "mlm-tlm"]
+    cpu = yaml.safe_load((ROOT / "recipes/reproduce/cpu-xnli15.yaml").read_text())["study"]
+    assert len(cpu["seeds"]) >= 3
+    assert cpu["reference"]["paper XLM (MLM+TLM)"]["avg"] == 75.1
+
+
+def test_retrieval_accuracy_counts_own_translations():
+    vectors = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    assert retrieval_accuracy(vectors, vectors) == 1.0
+    rolled = vectors.roll(1, dims=0)  # every sentence's nearest is now a neighbour's translation
+    assert retrieval_accuracy(vectors, rolled) == 0.0
+    half = vectors.clone()
+    half[3:] = vectors[3:].roll(1, dims=0)
+    assert retrieval_accuracy(vectors, half) == 0.5
+
+
+def test_distinct_premises_keep_rows_aligned():
+    def rows(tag):
+        return [{"premise": f"{tag}{p}"} for p in (1, 1, 1, 2, 2, 2, 3)]
+
+    dev = {"en": rows("e"), "fr": rows("f")}
+    assert distinct_premises(dev, limit=2) == {"en": ["e1", "e2"], "fr": ["f1", "f2"]}
+    assert distinct_premises(dev, limit=10)["fr"] == ["f1", "f2", "f3"]
+
+
+def test_unk_rate(sample_tokenizer):
+    assert unk_rate(sample_tokenizer, ["the house is red ."], "en") == 0.0
+    assert unk_rate(sample_tokenizer, ["ภาษาไทย"], "en") > 0.5  # a script the sample vocabulary lacks
+
+
+def _fake_study_outputs(config: StudyConfig) -> None:
+    out = Path(config.output_dir)
+    for variant in config.pretrain:
+        run = out / f"pretrain-{variant}"
+        run.mkdir(parents=True)
+        results = {
+            "train_steps": 7,
+            "train_tokens": 700,
+            "train_runtime": 60.0,
+            "eval": {"mlm_ppl": {"en": 100.0, "fr": 400.0}},
+            "initial_eval": {"mlm_ppl": {"en": 1000.0, "fr": 1000.0}},
+        }
+        (run / "results.json").write_text(json.dumps(results))
+        history = [{"loss": 5.0, "step": 2}, {"eval.mlm_ppl.en": 300.0, "eval.mlm_ppl.fr": 300.0, "step": 4}]
+        (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    accuracies = {"random": (0.40, 0.50), "mlm": (0.45, 0.55), "mlm-tlm": (0.60, 0.60)}
+    for variant, (a, b) in accuracies.items():
+        for seed, acc in zip(config.seeds, (a, b), strict=True):
+            run = out / f"xnli-{variant}-seed{seed}"
+            run.mkdir(parents=True)
+            dev = {"en": acc, "fr": acc - 0.1, "avg": acc - 0.05}
+            (run / "xnli_results.json").write_text(json.dumps({"dev": dev}))
+
+
+def test_report_means_stds_tables_and_plots(tmp_path):
+    config = study(tmp_path, reference={"paper": {"en": 85.0, "fr": 78.7, "avg": 81.9}})
+    _fake_study_outputs(config)
+    (Path(config.output_dir) / "timings.json").write_text(json.dumps({"pretrain-mlm": 120.0}))
+    summary = write_report(config, Path(config.output_dir))
+    xnli = summary["xnli"]
+    assert xnli["random"]["mean"]["en"] == pytest.approx(0.45)
+    assert xnli["random"]["std"]["en"] == pytest.approx(0.0707107, abs=1e-6)  # sample std of 0.40, 0.50
+    assert xnli["mlm-tlm"]["std"]["fr"] == pytest.approx(0.0)
+    assert summary["languages"] == ["en", "fr"]
+    assert summary["pretraining"]["mlm"]["curves"]["mlm"] == [
+        (0, pytest.approx(1000.0)),
+        (4, pytest.approx(300.0)),
+    ]
+    assert summary["pretraining"]["mlm"]["final_ppl"]["mlm_ppl"] == pytest.approx(200.0)  # sqrt(100 · 400)
+    tables = (Path(config.output_dir) / "tables.md").read_text()
+    assert "| random | 45.0 ± 7.1 | 35.0 ± 7.1 | 40.0 ± 7.1 |" in tables
+    assert "| paper | 85.0 | 78.7 | 81.9 |" in tables
+    assert "| pretrain-mlm | 2.0 |" in tables
+    for png in summary["plots"]:
+        assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((Path(config.output_dir) / "study_results.json").read_text())
+    assert set(saved) >= {"xnli", "pretraining", "alignment", "timings", "reference", "tables", "plots"}
+
+
+def test_geometric_mean_and_curve_without_initial_eval(tmp_path):
+    assert geometric_mean([10.0, 1000.0]) == pytest.approx(100.0)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps({"eval": {}}))
+    history = [{"eval.mlm_ppl.en": 50.0, "step": 10}, {"eval.mlm_ppl.en": 20.0, "step": 20}]
+    (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    assert perplexity_curve(run) == [(10, pytest.approx(50.0)), (20, pytest.approx(20.0))]
