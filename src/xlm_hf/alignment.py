@@ -26,6 +26,9 @@ def distinct_premises(dev: dict[str, list[dict[str, Any]]], limit: int) -> dict[
     Rows are aligned across languages, so the same row indices give every language the same
     sentences, in the same order.
     """
+    sizes = {lang: len(rows) for lang, rows in dev.items()}
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"XNLI dev sets are not row-aligned translations: rows per language {sizes}")
     seen: set[str] = set()
     rows: list[int] = []
     for i, row in enumerate(dev["en"]):
@@ -43,6 +46,7 @@ def sentence_vectors(
 ) -> torch.Tensor:
     """Mean of the last hidden states over each sentence's tokens (padding excluded), L2-normalised."""
     model.eval()
+    max_len = min(max_len, model.config.max_position_embeddings)
     eos, lang_id = tokenizer.sep_token_id, tokenizer.lang2id[lang]
     examples = [
         {"input_ids": [eos, *xlm_encode(tokenizer, s, lang)[: max_len - 2], eos], "langs": lang_id}

@@ -70,6 +70,8 @@ class XnliConfig:
             raise ConfigError("xnli.max_seq_length: must be >= 8")
         if self.max_train_examples is not None and self.max_train_examples < 1:
             raise ConfigError("xnli.max_train_examples: must be >= 1")
+        if self.eval_language_ids == "train_language" and self.mode == "translate-train-all":
+            raise ConfigError("xnli.eval_language_ids: train_language needs one training language")
         if self.num_proc < 1:
             raise ConfigError("xnli.num_proc: must be >= 1")
 

@@ -17,8 +17,11 @@ study. Each step's output goes to ``<output_dir>/logs/<step>.log`` and its wall 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -73,7 +76,17 @@ class StudyConfig:
 
 
 def load_study(path: str, overrides: list[str] = ()) -> StudyConfig:
-    return load_sections(path, list(overrides), {"study": StudyConfig})["study"]
+    """The study, with every step's recipe and overrides checked: a typo fails now, not hours in."""
+    from xlm_hf import finetune_xnli, pretrain
+
+    study = load_sections(path, list(overrides), {"study": StudyConfig})["study"]
+    for step in plan(study):
+        load = pretrain.load_recipe if step.argv[0] == "pretrain" else finetune_xnli.load_recipe
+        try:
+            load(step.argv[2], step.argv[3:])
+        except ConfigError as err:
+            raise ConfigError(f"study step {step.name} ({step.argv[2]}): {err}") from None
+    return study
 
 
 @dataclass
@@ -85,13 +98,24 @@ class Step:
 
     @property
     def done(self) -> bool:
-        return (self.output_dir / self.done_file).exists()
+        """Finished, by the same command: results of a changed step are refused, never reused."""
+        if not (self.output_dir / self.done_file).exists():
+            return False
+        recorded = self.output_dir / STEP_FILE
+        if recorded.exists() and json.loads(recorded.read_text())["argv"] != self.argv:
+            raise ConfigError(
+                f"study: {self.output_dir} holds step {self.name} run with other settings "
+                f"(see {recorded}); delete it or choose another study.output_dir"
+            )
+        return True
+
+
+STEP_FILE = "study_step.json"  # the command that made a step's directory
 
 
 def _overrides(values: dict[str, Any]) -> list[str]:
-    return [
-        f"{key}={json.dumps(value) if not isinstance(value, str) else value}" for key, value in values.items()
-    ]
+    """``key=<JSON>``: JSON is YAML, so paths with ``#`` or words like ``no`` / ``off`` stay strings."""
+    return [f"{key}={json.dumps(value)}" for key, value in values.items()]
 
 
 def pretrained_dir(study: StudyConfig, variant: str) -> Path:
@@ -111,7 +135,12 @@ def plan(study: StudyConfig) -> list[Step]:
     )
     for variant in pretrained:
         out = pretrained_dir(study, variant)
-        argv = ["pretrain", "--config", study.pretrain[variant], f"training.output_dir={out}"]
+        argv = [
+            "pretrain",
+            "--config",
+            study.pretrain[variant],
+            *_overrides({"training.output_dir": str(out)}),
+        ]
         steps.append(
             Step(
                 f"pretrain-{variant}",
@@ -129,10 +158,14 @@ def plan(study: StudyConfig) -> list[Step]:
                 "finetune-xnli",
                 "--config",
                 study.finetune,
-                f"xnli.model_name_or_path={pretrained_dir(study, source)}",
-                f"xnli.init={'random' if variant == RANDOM else 'pretrained'}",
-                f"training.seed={seed}",
-                f"training.output_dir={out}",
+                *_overrides(
+                    {
+                        "xnli.model_name_or_path": str(pretrained_dir(study, source)),
+                        "xnli.init": "random" if variant == RANDOM else "pretrained",
+                        "training.seed": seed,
+                        "training.output_dir": str(out),
+                    }
+                ),
             ]
             steps.append(
                 Step(
@@ -146,25 +179,45 @@ def plan(study: StudyConfig) -> list[Step]:
 
 
 def run_step(step: Step, log_path: Path) -> float:
-    """Run one step in a subprocess (resuming when it has checkpoints); returns its wall time."""
+    """Run one step in a subprocess (resuming when it has checkpoints); returns its wall time.
+
+    The child runs in its own session, so a signal reaches it only through this process: the
+    first SIGINT or SIGTERM is passed on once (the child saves a checkpoint and exits), and the
+    study then stops, whatever the child's exit status. A second one kills the child.
+    """
     argv = list(step.argv)
     if any(step.output_dir.glob("checkpoint-*")):
         argv.append("--resume")
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    step.output_dir.mkdir(parents=True, exist_ok=True)
+    write_json(step.output_dir / STEP_FILE, {"step": step.name, "argv": step.argv})
     start = time.monotonic()
+    stopped: list[int] = []
     with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"$ xlm-hf {' '.join(argv)}\n")
+        log.write(f"$ xlm-hf {shlex.join(argv)}\n")
         log.flush()
         process = subprocess.Popen(
-            [sys.executable, "-m", "xlm_hf", *argv], stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "xlm_hf", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
+
+        def forward(signum: int, frame: Any) -> None:
+            stopped.append(signum)
+            process.send_signal(signum if len(stopped) == 1 else signal.SIGKILL)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             code = process.wait()
-        except KeyboardInterrupt:  # the child got the Ctrl-C too: let it save its checkpoint
-            code = process.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if stopped or code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
+        signum = stopped[0] if stopped else abs(code) % 128
+        raise StudyInterrupted(128 + signum, step.name)
     if code != 0:
-        if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
-            raise StudyInterrupted(code, step.name)
         raise XlmHfError(f"study step {step.name} failed (exit status {code}): see {log_path}")
     return time.monotonic() - start
 
@@ -182,6 +235,16 @@ class StudyInterrupted(TrainingInterrupted):
 
 def run(study: StudyConfig) -> dict[str, Any]:
     out = Path(study.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"study.output_dir: another xlm-hf reproduce is running in {out}") from None
+        return _run_locked(study, out)
+
+
+def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     steps = plan(study)
@@ -197,9 +260,10 @@ def run(study: StudyConfig) -> dict[str, Any]:
         write_json(timings_path, timings)
         logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
     alignment_path = out / "alignment.json"
-    if not alignment_path.exists():
+    settings = {"variants": list(study.variants), "sentences": study.alignment_sentences}
+    if not alignment_path.exists() or json.loads(alignment_path.read_text()).get("settings") != settings:
         start = time.monotonic()
-        write_json(alignment_path, alignment_probe(study))
+        write_json(alignment_path, {"settings": settings, "probe": alignment_probe(study)})
         timings["alignment"] = time.monotonic() - start
         write_json(timings_path, timings)
     from xlm_hf.study_report import write_report

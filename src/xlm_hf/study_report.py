@@ -8,12 +8,16 @@ with a large perplexity hides the others.
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 from xlm_hf.pretrain import write_json
+
+logger = logging.getLogger(__name__)
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -108,7 +112,9 @@ def tables(summary: dict[str, Any]) -> str:
         cells = [f"{_pct(stats['mean'][c])} ± {_pct(stats['std'][c])}" for c in cols]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     for name, row in summary.get("reference", {}).items():
-        lines.append(f"| {name} | " + " | ".join(f"{row.get(c, float('nan')):.1f}" for c in cols) + " |")
+        lines.append(
+            f"| {name} (test) | " + " | ".join(f"{row.get(c, float('nan')):.1f}" for c in cols) + " |"
+        )
     lines += [
         "",
         "### Per seed: XNLI average (%) and English (%)",
@@ -262,14 +268,32 @@ def write_report(study: Any, out: Path) -> dict[str, Any]:
         "languages": [lang for lang in next(iter(xnli.values()))["mean"] if lang != "avg"],
         "xnli": xnli,
         "pretraining": pretraining_summary(study, timings),
-        "alignment": json.loads((out / "alignment.json").read_text())
-        if (out / "alignment.json").exists()
-        else {},
+        "alignment": _alignment(out / "alignment.json"),
         "timings": timings,
         "reference": study.reference,
     }
     summary["tables"] = tables(summary)
-    summary["plots"] = [str(p) for p in plots(summary, out / "plots")]
+    summary["plots"] = []
+    # the numbers first: a plotting problem must not cost the report of a finished study
     write_json(out / "study_results.json", summary)
-    (out / "tables.md").write_text(summary["tables"], encoding="utf-8")
+    write_text(out / "tables.md", summary["tables"])
+    try:
+        summary["plots"] = [str(p) for p in plots(summary, out / "plots")]
+    except ImportError:
+        logger.warning("matplotlib is not installed (pip install 'xlm-hf[study]'): no plots")
+        return summary
+    write_json(out / "study_results.json", summary)
     return summary
+
+
+def _alignment(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    saved = json.loads(path.read_text())
+    return saved.get("probe", saved)
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

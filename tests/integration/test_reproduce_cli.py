@@ -101,7 +101,7 @@ def test_running_again_redoes_only_what_is_missing(finished, monkeypatch, caplog
         assert main(["reproduce", "--config", str(recipe)]) == 0
     assert sum("done already" in r.message for r in caplog.records) == 4
     after = json.loads((out / "timings.json").read_text())
-    assert after["xnli-mlm-seed0"] > before["xnli-mlm-seed0"]
+    assert after["xnli-mlm-seed0"] > before["xnli-mlm-seed0"] > 0  # all attempts of the step count
     assert {k: v for k, v in after.items() if k != "xnli-mlm-seed0"} == {
         k: v for k, v in before.items() if k != "xnli-mlm-seed0"
     }
@@ -112,16 +112,20 @@ def test_running_again_redoes_only_what_is_missing(finished, monkeypatch, caplog
 
 class _FakeProcess:
     def __init__(self, argv, code):
-        self.argv, self.code = argv, code
+        self.argv, self.code, self.signals = argv, code, []
 
     def wait(self):
         return self.code
+
+    def send_signal(self, signum):
+        self.signals.append(signum)
 
 
 def _fake_popen(monkeypatch, code):
     calls = []
 
-    def popen(argv, stdout, stderr):
+    def popen(argv, stdout, stderr, start_new_session, env):
+        assert start_new_session and env["PYTHONUNBUFFERED"] == "1"
         calls.append(argv)
         return _FakeProcess(argv, code)
 
@@ -135,6 +139,7 @@ def test_a_step_with_checkpoints_resumes(tmp_path, monkeypatch):
     run_step(step, tmp_path / "logs" / "a.log")
     (tmp_path / "run" / "checkpoint-2").mkdir(parents=True)
     run_step(step, tmp_path / "logs" / "a.log")
+    assert json.loads((tmp_path / "run" / "study_step.json").read_text())["argv"] == step.argv
     assert calls[0][-3:] == ["pretrain", "--config", "r.yaml"]
     assert calls[1][-4:] == ["pretrain", "--config", "r.yaml", "--resume"]
     assert (tmp_path / "logs" / "a.log").read_text().count("$ xlm-hf pretrain") == 2
@@ -151,3 +156,31 @@ def test_a_failed_step_names_its_log_and_a_stopped_one_keeps_the_signal(tmp_path
     with pytest.raises(StudyInterrupted) as stopped:
         run_step(step, tmp_path / "a.log")
     assert stopped.value.signum == signal.SIGTERM and "run the same command again" in str(stopped.value)
+    _fake_popen(monkeypatch, -signal.SIGINT)  # killed by the signal before its handler was set
+    with pytest.raises(StudyInterrupted) as stopped:
+        run_step(step, tmp_path / "a.log")
+    assert stopped.value.signum == signal.SIGINT
+
+
+def test_a_signal_to_the_study_reaches_the_step_once(tmp_path, monkeypatch):
+    """The step runs in its own session: the study passes the first signal on and then stops."""
+    import os
+
+    class Signalled(_FakeProcess):
+        def wait(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # e.g. `kill <study pid>` while the step trains
+            return 0  # the step saved and exited cleanly; the study must stop all the same
+
+    procs = []
+
+    def popen(argv, stdout, stderr, start_new_session, env):
+        procs.append(Signalled(argv, 0))
+        return procs[-1]
+
+    monkeypatch.setattr("xlm_hf.reproduce.subprocess.Popen", popen)
+    step = Step("pretrain-mlm", ["pretrain"], tmp_path / "run", "results.json")
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StudyInterrupted) as stopped:
+        run_step(step, tmp_path / "a.log")
+    assert procs[0].signals == [signal.SIGTERM] and stopped.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) is before  # the study's own handlers are back

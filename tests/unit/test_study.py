@@ -50,15 +50,13 @@ def test_plan_pretrains_then_fine_tunes_seed_by_seed(tmp_path):
     assert 'data.objectives=["mlm"]' in mlm and not any(a.startswith("data.objectives") for a in tlm)
     random_seed4 = next(s for s in steps if s.name == "xnli-random-seed4").argv
     out = tmp_path / "study"
-    assert f"xnli.model_name_or_path={out / 'pretrain-mlm'}" in random_seed4
-    assert "xnli.init=random" in random_seed4 and "training.seed=4" in random_seed4
-    assert f"training.output_dir={out / 'xnli-random-seed4'}" in random_seed4
-    assert "training.eval_strategy=no" in random_seed4
+    assert f'xnli.model_name_or_path="{out / "pretrain-mlm"}"' in random_seed4
+    assert 'xnli.init="random"' in random_seed4 and "training.seed=4" in random_seed4
+    assert f'training.output_dir="{out / "xnli-random-seed4"}"' in random_seed4
+    assert 'training.eval_strategy="no"' in random_seed4  # JSON-quoted: YAML would read `no` as false
     tlm_seed3 = next(s for s in steps if s.name == "xnli-mlm-tlm-seed3").argv
-    assert (
-        f"xnli.model_name_or_path={out / 'pretrain-mlm-tlm'}" in tlm_seed3
-        and "xnli.init=pretrained" in tlm_seed3
-    )
+    assert f'xnli.model_name_or_path="{out / "pretrain-mlm-tlm"}"' in tlm_seed3
+    assert 'xnli.init="pretrained"' in tlm_seed3
 
 
 def test_a_step_is_done_when_its_results_file_exists(tmp_path):
@@ -151,12 +149,20 @@ def test_report_means_stds_tables_and_plots(tmp_path):
     config = study(tmp_path, reference={"paper": {"en": 85.0, "fr": 78.7, "avg": 81.9}})
     _fake_study_outputs(config)
     (Path(config.output_dir) / "timings.json").write_text(json.dumps({"pretrain-mlm": 120.0}))
+    probe = {
+        "sentences": 4,
+        "retrieval": {"fr": 0.25},
+        "unk_rate": {"en": 0.0, "fr": 0.015},
+    }
+    alignment = {"settings": {}, "probe": {v: probe for v in ("random", "mlm", "mlm-tlm")}}
+    (Path(config.output_dir) / "alignment.json").write_text(json.dumps(alignment))
     summary = write_report(config, Path(config.output_dir))
     xnli = summary["xnli"]
     assert xnli["random"]["mean"]["en"] == pytest.approx(0.45)
     assert xnli["random"]["std"]["en"] == pytest.approx(0.0707107, abs=1e-6)  # sample std of 0.40, 0.50
     assert xnli["mlm-tlm"]["std"]["fr"] == pytest.approx(0.0)
     assert summary["languages"] == ["en", "fr"]
+    assert summary["alignment"]["mlm"]["retrieval"] == {"fr": 0.25}
     assert summary["pretraining"]["mlm"]["curves"]["mlm"] == [
         (0, pytest.approx(1000.0)),
         (4, pytest.approx(300.0)),
@@ -164,7 +170,9 @@ def test_report_means_stds_tables_and_plots(tmp_path):
     assert summary["pretraining"]["mlm"]["final_ppl"]["mlm_ppl"] == pytest.approx(200.0)  # sqrt(100 · 400)
     tables = (Path(config.output_dir) / "tables.md").read_text()
     assert "| random | 45.0 ± 7.1 | 35.0 ± 7.1 | 40.0 ± 7.1 |" in tables
-    assert "| paper | 85.0 | 78.7 | 81.9 |" in tables
+    assert "| paper (test) | 85.0 | 78.7 | 81.9 |" in tables
+    assert "| mlm-tlm | 25.0 | 25.0 |" in tables  # retrieval en → fr, and the mean
+    assert "| 0.00 | 1.50 |" in tables
     assert "| pretrain-mlm | 2.0 |" in tables
     for png in summary["plots"]:
         assert Path(png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -180,3 +188,74 @@ def test_geometric_mean_and_curve_without_initial_eval(tmp_path):
     history = [{"eval.mlm_ppl.en": 50.0, "step": 10}, {"eval.mlm_ppl.en": 20.0, "step": 20}]
     (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     assert perplexity_curve(run) == [(10, pytest.approx(50.0)), (20, pytest.approx(20.0))]
+
+
+def test_a_step_run_with_other_settings_is_refused_not_reused(tmp_path):
+    first = plan(study(tmp_path))[0]
+    first.output_dir.mkdir(parents=True)
+    (first.output_dir / "results.json").write_text("{}")
+    (first.output_dir / "study_step.json").write_text(json.dumps({"argv": first.argv}))
+    assert first.done
+    changed = plan(study(tmp_path, pretrain_overrides={"training.max_steps": 8}))[0]
+    with pytest.raises(
+        ConfigError, match=r"^study: .*pretrain-mlm holds step pretrain-mlm run with other settings"
+    ):
+        assert changed.done
+
+
+def test_override_values_survive_yaml():
+    from xlm_hf.config import parse_overrides
+    from xlm_hf.reproduce import _overrides
+
+    values = {
+        "training.output_dir": "runs/a #1/x",
+        "training.eval_strategy": "no",
+        "xnli.init": "off",
+        "k.n": None,
+    }
+    assert parse_overrides(_overrides(values)) == values
+
+
+def test_a_typo_in_the_overrides_fails_before_any_step(tmp_path):
+    config = yaml.safe_load((ROOT / "recipes/reproduce/sample.yaml").read_text())["study"]
+    config["finetune_overrides"]["training.num_train_epoch"] = 1
+    config["finetune"] = str(ROOT / config["finetune"])
+    config["pretrain"] = {k: str(ROOT / v) for k, v in config["pretrain"].items()}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({"study": config}))
+    with pytest.raises(
+        ConfigError, match=r"^study step xnli-random-seed0 .*training.num_train_epoch: unknown key"
+    ):
+        load_study(str(path))
+
+
+def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
+    from transformers import XLMConfig, XLMModel
+
+    from xlm_hf.alignment import sentence_vectors
+
+    torch.manual_seed(0)
+    config = XLMConfig(
+        vocab_size=len(sample_tokenizer),
+        emb_dim=32,
+        n_layers=1,
+        n_heads=2,
+        n_langs=4,
+        lang2id=sample_tokenizer.lang2id,
+        id2lang={i: lang for lang, i in sample_tokenizer.lang2id.items()},
+        max_position_embeddings=64,
+        use_lang_emb=True,
+    )
+    model = XLMModel(config)
+    short, long = "the house .", "the house is red and the garden is very large ."
+    alone = sentence_vectors(model, sample_tokenizer, [short], "en")
+    padded = sentence_vectors(model, sample_tokenizer, [short, long], "en")
+    assert torch.allclose(alone[0], padded[0], atol=1e-5)  # padding is neither attended nor pooled
+    assert torch.allclose(padded.norm(dim=-1), torch.ones(2))
+    as_french = sentence_vectors(model, sample_tokenizer, [short], "fr")
+    assert not torch.allclose(alone, as_french)  # the language embedding is part of the input
+
+
+def test_distinct_premises_need_aligned_files():
+    with pytest.raises(ValueError, match="not row-aligned"):
+        distinct_premises({"en": [{"premise": "a"}], "fr": []}, limit=2)
