@@ -97,20 +97,23 @@ class Step:
     done_file: str
 
     @property
+    def record(self) -> Path:
+        """``<step dir>.step.json``: the command that made the step's directory (beside it, since
+        a run directory must hold only its run)."""
+        return self.output_dir.with_name(self.output_dir.name + ".step.json")
+
+    @property
     def done(self) -> bool:
         """Finished, by the same command: results of a changed step are refused, never reused."""
         if not (self.output_dir / self.done_file).exists():
             return False
-        recorded = self.output_dir / STEP_FILE
+        recorded = self.record
         if recorded.exists() and json.loads(recorded.read_text())["argv"] != self.argv:
             raise ConfigError(
                 f"study: {self.output_dir} holds step {self.name} run with other settings "
                 f"(see {recorded}); delete it or choose another study.output_dir"
             )
         return True
-
-
-STEP_FILE = "study_step.json"  # the command that made a step's directory
 
 
 def _overrides(values: dict[str, Any]) -> list[str]:
@@ -189,8 +192,7 @@ def run_step(step: Step, log_path: Path) -> float:
     if any(step.output_dir.glob("checkpoint-*")):
         argv.append("--resume")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    step.output_dir.mkdir(parents=True, exist_ok=True)
-    write_json(step.output_dir / STEP_FILE, {"step": step.name, "argv": step.argv})
+    write_json(step.record, {"step": step.name, "argv": step.argv})
     start = time.monotonic()
     stopped: list[int] = []
     with open(log_path, "a", encoding="utf-8") as log:

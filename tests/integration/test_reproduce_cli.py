@@ -139,7 +139,7 @@ def test_a_step_with_checkpoints_resumes(tmp_path, monkeypatch):
     run_step(step, tmp_path / "logs" / "a.log")
     (tmp_path / "run" / "checkpoint-2").mkdir(parents=True)
     run_step(step, tmp_path / "logs" / "a.log")
-    assert json.loads((tmp_path / "run" / "study_step.json").read_text())["argv"] == step.argv
+    assert json.loads((tmp_path / "run.step.json").read_text())["argv"] == step.argv
     assert calls[0][-3:] == ["pretrain", "--config", "r.yaml"]
     assert calls[1][-4:] == ["pretrain", "--config", "r.yaml", "--resume"]
     assert (tmp_path / "logs" / "a.log").read_text().count("$ xlm-hf pretrain") == 2

@@ -194,7 +194,7 @@ def test_a_step_run_with_other_settings_is_refused_not_reused(tmp_path):
     first = plan(study(tmp_path))[0]
     first.output_dir.mkdir(parents=True)
     (first.output_dir / "results.json").write_text("{}")
-    (first.output_dir / "study_step.json").write_text(json.dumps({"argv": first.argv}))
+    first.record.write_text(json.dumps({"argv": first.argv}))
     assert first.done
     changed = plan(study(tmp_path, pretrain_overrides={"training.max_steps": 8}))[0]
     with pytest.raises(
