@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import statistics
 from pathlib import Path
 from typing import Any
 
-from xlm_hf.pretrain import write_json
+from xlm_hf.pretrain import write_json, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +179,18 @@ def tables(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _grouped_bars(
+    ax: Any, groups: dict[str, list[float]], labels: list[str], color: dict, **bar: Any
+) -> None:
+    """One bar per group at each label, side by side (`bar["yerr"]`, if given, per group too)."""
+    errors = bar.pop("yerr", {})
+    width = 0.8 / len(groups)
+    for i, (name, values) in enumerate(groups.items()):
+        xs = [j + (i - (len(groups) - 1) / 2) * width for j in range(len(labels))]
+        ax.bar(xs, values, width, yerr=errors.get(name), color=color.get(name), label=name, **bar)
+    ax.set_xticks(range(len(labels)), labels)
+
+
 def plots(summary: dict[str, Any], folder: Path) -> list[Path]:
     """Perplexity curves, per-language accuracy bars and retrieval bars as PNG."""
     import matplotlib
@@ -189,6 +200,13 @@ def plots(summary: dict[str, Any], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+
+    def save(fig: Any, name: str) -> None:
+        fig.tight_layout()
+        written.append(folder / name)
+        fig.savefig(written[-1], dpi=120)
+        plt.close(fig)
+
     color = {variant: f"C{i}" for i, variant in enumerate(summary["xnli"])}  # one colour per variant
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for variant, p in summary.get("pretraining", {}).items():
@@ -202,59 +220,38 @@ def plots(summary: dict[str, Any], folder: Path) -> list[Path]:
     ax.set_title("geometric mean over languages", fontsize=10)
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    written.append(folder / "perplexity.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
+    save(fig, "perplexity.png")
 
     langs = summary["languages"] + ["avg"]
     xnli = summary["xnli"]
-    width = 0.8 / len(xnli)
     fig, ax = plt.subplots(figsize=(11, 4))
-    for i, (variant, stats) in enumerate(xnli.items()):
-        xs = [j + (i - (len(xnli) - 1) / 2) * width for j in range(len(langs))]
-        ax.bar(
-            xs,
-            [100 * stats["mean"][c] for c in langs],
-            width,
-            yerr=[100 * stats["std"][c] for c in langs],
-            color=color[variant],
-            label=variant,
-            capsize=2,
-        )
+    _grouped_bars(
+        ax,
+        {variant: [100 * stats["mean"][c] for c in langs] for variant, stats in xnli.items()},
+        langs,
+        color,
+        yerr={variant: [100 * stats["std"][c] for c in langs] for variant, stats in xnli.items()},
+        capsize=2,
+    )
     ax.axhline(100 / 3, color="grey", linestyle="--", linewidth=1, label="chance")
-    ax.set_xticks(range(len(langs)), langs)
     ax.set(
         ylabel="XNLI dev accuracy (%)",
         ylim=(25, max(50, 5 + max(100 * s["mean"][c] for s in xnli.values() for c in langs))),
     )
     ax.legend(ncol=4)
-    fig.tight_layout()
-    written.append(folder / "xnli_accuracy.png")
-    fig.savefig(written[-1], dpi=120)
-    plt.close(fig)
+    save(fig, "xnli_accuracy.png")
 
     align = summary.get("alignment", {})
     if align:
         others = [lang for lang in summary["languages"] if lang != "en"]
-        width = 0.8 / len(align)
         fig, ax = plt.subplots(figsize=(11, 4))
-        for i, (variant, res) in enumerate(align.items()):
-            xs = [j + (i - (len(align) - 1) / 2) * width for j in range(len(others))]
-            ax.bar(
-                xs,
-                [100 * res["retrieval"][lang] for lang in others],
-                width,
-                color=color.get(variant),
-                label=variant,
-            )
-        ax.set_xticks(range(len(others)), others)
+        retrieval = {
+            variant: [100 * res["retrieval"][lang] for lang in others] for variant, res in align.items()
+        }
+        _grouped_bars(ax, retrieval, others, color)
         ax.set(ylabel="en → xx retrieval, top-1 (%)")
         ax.legend()
-        fig.tight_layout()
-        written.append(folder / "retrieval.png")
-        fig.savefig(written[-1], dpi=120)
-        plt.close(fig)
+        save(fig, "retrieval.png")
     return written
 
 
@@ -291,9 +288,3 @@ def _alignment(path: Path) -> dict[str, Any]:
         return {}
     saved = json.loads(path.read_text())
     return saved.get("probe", saved)
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
