@@ -157,6 +157,9 @@ class ModelConfig:
     sinusoidal_embeddings: bool = False
     causal: bool = False  # saved in config.json: True for a CLM-only model
     attention: Literal["eager", "sdpa"] = "eager"  # sdpa: fused attention kernel (same weights and loss)
+    # which code runs a training step's forward and backward: xlm_hf's (`fast_training`: faster,
+    # fewer activations), HF's, or auto: xlm_hf's on CPU, HF's on GPUs (fused kernels there)
+    training_kernels: Literal["auto", "xlm_hf", "hf"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings"):

@@ -23,6 +23,7 @@ from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.xlm.modeling_xlm import MultiHeadAttention
 
+from xlm_hf import fast_training
 from xlm_hf.config import ConfigError, DataConfig, ModelConfig
 from xlm_hf.errors import one_line
 
@@ -42,6 +43,7 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
     """
 
     accepts_loss_kwargs = True  # Trainer then counts targets across micro-batches and ranks
+    training_kernels = "auto"  # recipe model.training_kernels: auto | xlm_hf | hf (see uses_fast_training)
 
     def forward(
         self,
@@ -57,8 +59,19 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
             return super().forward(
                 input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids
             )
+        causal = self.transformer.causal if causal is None else bool(causal)
+        if labels is not None and self.uses_fast_training(input_ids):
+            sdpa = isinstance(self.transformer.attentions[0], SdpaMultiHeadAttention)
+            hidden = fast_training.encode(
+                self.transformer, input_ids, attention_mask, langs, position_ids, causal=causal, sdpa=sdpa
+            )
+            targets = labels != IGNORE_INDEX
+            loss = fast_training.target_cross_entropy(
+                hidden[targets], self.pred_layer.proj, labels[targets], num_items_in_batch
+            )
+            return MaskedLMOutput(loss=loss)  # no logits: they were never kept
         previous = self.transformer.causal
-        self.transformer.causal = previous if causal is None else bool(causal)
+        self.transformer.causal = causal
         try:
             hidden = self.transformer(
                 input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids
@@ -75,6 +88,20 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
             loss = nn.functional.cross_entropy(logits.float(), labels[targets], reduction="sum")
             loss = loss / num_items_in_batch
         return MaskedLMOutput(loss=loss, logits=logits)
+
+    def uses_fast_training(self, input_ids: torch.Tensor) -> bool:
+        """Whether this forward takes `fast_training`'s path: a training step with gradients and
+        no autocast, on CPU for ``auto`` (on GPUs PyTorch's own dropout and attention kernels are
+        fused already) or anywhere for ``xlm_hf``."""
+        kernels = self.training_kernels
+        device = input_ids.device.type
+        return (
+            self.training
+            and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(device)
+            and self.config.asm is False
+            and (kernels == "xlm_hf" or (kernels == "auto" and device == "cpu"))
+        )
 
     def save_pretrained(self, save_directory, *args, **kwargs):  # type: ignore[override]
         super().save_pretrained(save_directory, *args, **kwargs)
@@ -231,7 +258,9 @@ def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) 
         loaded = XLMWithTargetedLMHead.from_pretrained(path)
         check_languages(loaded.config, tokenizer, languages, "model.model_name_or_path")
         loaded.config.mask_token_id = tokenizer.mask_token_id  # HF's XLMConfig default (0) is wrong
-        return set_attention(loaded, model.attention)
-    config = build_config(model, tokenizer)
-    check_languages(config, tokenizer, languages, "model")
-    return set_attention(XLMWithTargetedLMHead(config), model.attention)
+    else:
+        config = build_config(model, tokenizer)
+        check_languages(config, tokenizer, languages, "model")
+        loaded = XLMWithTargetedLMHead(config)
+    loaded.training_kernels = model.training_kernels
+    return set_attention(loaded, model.attention)
