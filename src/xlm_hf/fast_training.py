@@ -69,30 +69,37 @@ def dropout(x: torch.Tensor, p: float) -> torch.Tensor:
 # ----------------------------------------------------------------------------- attention
 
 
+def _probabilities(q, k, allowed: torch.Tensor | None, heads: int) -> torch.Tensor:
+    scores = torch.bmm(q, k.transpose(1, 2))
+    if allowed is not None:  # HF's fill value, never -inf: a row with no allowed key is no NaN
+        rows, length = scores.shape[1:]
+        scores.view(-1, heads, rows, length).masked_fill_(~allowed, torch.finfo(scores.dtype).min)
+    return torch.softmax(scores, dim=-1)
+
+
 class _Attention(torch.autograd.Function):
     """softmax(q k^T, masked) with dropout, times v, for q (already scaled), k, v of shape
-    [batch x heads, len, head_dim]; `allowed` broadcasts to [batch, heads, len, len]. Batched
-    products on 3-d tensors read transposed operands in place (4-d `matmul` copies them)."""
+    [batch x heads, len, head_dim]; `allowed` broadcasts to [batch, heads, len, len].
+
+    Keeps q, k, v and the bool dropout mask; the probabilities are recomputed in the backward
+    (one batched product and a softmax) rather than kept: a [len, len] map per head is the largest
+    activation of a layer. Batched products on 3-d tensors read transposed operands in place.
+    """
 
     @staticmethod
     def forward(ctx, q, k, v, allowed: torch.Tensor | None, heads: int, p: float):
-        scores = torch.bmm(q, k.transpose(1, 2))
-        if allowed is not None:
-            rows, length = scores.shape[1:]
-            blocked = ~allowed
-            scores.view(-1, heads, rows, length).masked_fill_(blocked, torch.finfo(scores.dtype).min)
-        probs = torch.softmax(scores, dim=-1)  # HF's fill value, never -inf: no NaN on empty rows
-        del scores
+        probs = _probabilities(q, k, allowed, heads)
         keep, scale = keep_mask(probs.shape, p, probs.device) if p > 0 else (None, 1.0)
-        dropped = probs if keep is None else probs.mul(keep).mul_(scale)
+        dropped = probs if keep is None else probs.mul_(keep).mul_(scale)
         context = torch.bmm(dropped, v)
-        ctx.save_for_backward(q, k, v, probs, keep)
-        ctx.scale = scale
+        ctx.save_for_backward(q, k, v, allowed, keep)
+        ctx.heads, ctx.scale = heads, scale
         return context
 
     @staticmethod
     def backward(ctx, grad_context):
-        q, k, v, probs, keep = ctx.saved_tensors
+        q, k, v, allowed, keep = ctx.saved_tensors
+        probs = _probabilities(q, k, allowed, ctx.heads)
         dropped = probs if keep is None else probs.mul(keep).mul_(ctx.scale)
         grad_v = torch.bmm(dropped.transpose(1, 2), grad_context)
         del dropped
@@ -100,7 +107,7 @@ class _Attention(torch.autograd.Function):
         if keep is not None:
             grad_probs.mul_(keep).mul_(ctx.scale)
         grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype)
-        del grad_probs
+        del grad_probs, probs
         grad_q = torch.bmm(grad_scores, k)
         grad_k = torch.bmm(grad_scores.transpose(1, 2), q)
         return grad_q, grad_k, grad_v, None, None, None
@@ -218,40 +225,49 @@ def encode(
 
 
 class _TargetCrossEntropy(torch.autograd.Function):
-    """Summed cross-entropy of linear(hidden, weight, bias) against labels; gradients made in the
-    forward, chunk by chunk, so the logits of a chunk are freed before the next one is made."""
+    """Cross-entropy of linear(hidden, weight, bias) against labels, summed and divided by
+    `divisor`. The gradients are made in the forward, chunk by chunk, so the logits of a chunk are
+    freed before the next one is made; the softmax is computed in place and the division rides on
+    the products' `alpha`, so no pass over [targets, vocab] or [vocab, dim] is spent on it."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, labels, chunk_rows: int):
+    def forward(ctx, hidden, weight, bias, labels, divisor: float, chunk_rows: int):
         need_hidden, need_weight, need_bias = ctx.needs_input_grad[:3]
         grad_hidden = torch.empty_like(hidden) if need_hidden else None
-        grad_weight = torch.zeros_like(weight) if need_weight else None
+        grad_weight = torch.empty_like(weight) if need_weight else None  # written with beta=0 first
         grad_bias = torch.zeros_like(bias) if need_bias else None
         total = hidden.new_zeros((), dtype=torch.float32)
         for start in range(0, hidden.size(0), chunk_rows):
             h, y = hidden[start : start + chunk_rows], labels[start : start + chunk_rows]
             logits = torch.addmm(bias, h, weight.t()).float()
-            log_norm = torch.logsumexp(logits, dim=1)
-            total += (log_norm - logits.gather(1, y[:, None]).squeeze(1)).sum()
+            target_logits = logits.gather(1, y[:, None])
+            peak = logits.amax(dim=1, keepdim=True)
+            exp = logits.sub_(peak).exp_()
+            norm = exp.sum(dim=1, keepdim=True)
+            total += (norm.log() + peak - target_logits).sum()
             if not (need_hidden or need_weight or need_bias):
                 continue
-            grad_logits = logits.sub_(log_norm[:, None]).exp_()  # softmax, in place
+            grad_logits = exp.div_(norm)  # the softmax, in place
             grad_logits[torch.arange(y.numel(), device=y.device), y] -= 1
             grad_logits = grad_logits.to(hidden.dtype)
             if need_hidden:
                 torch.mm(grad_logits, weight, out=grad_hidden[start : start + chunk_rows])
             if need_weight:
-                grad_weight.addmm_(grad_logits.t(), h)
+                grad_weight.addmm_(grad_logits.t(), h, beta=0 if start == 0 else 1, alpha=1 / divisor)
             if need_bias:
                 grad_bias += grad_logits.sum(0)
+        if need_hidden:
+            grad_hidden /= divisor
+        if need_bias:
+            grad_bias /= divisor
         ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
-        return total
+        return total / divisor
 
     @staticmethod
-    def backward(ctx, grad_total):
-        scale = None if bool(grad_total == 1) else grad_total
+    def backward(ctx, grad_loss):
+        scale = None if bool(grad_loss == 1) else grad_loss  # 1 unless the loss was scaled (DDP, fp16)
         grads = [g if g is None or scale is None else g * scale.to(g.dtype) for g in ctx.saved_tensors]
-        return *grads, None, None
+        return *grads, None, None, None
 
 
 def target_cross_entropy(
@@ -260,5 +276,5 @@ def target_cross_entropy(
     """Cross-entropy of `proj(hidden)` against `labels` ([targets, dim], [targets]): the mean, or
     the sum divided by `divisor`. Never builds more than 64 MB of logits at a time."""
     chunk_rows = max(1, LOGIT_CHUNK_ELEMENTS // proj.out_features)
-    total = _TargetCrossEntropy.apply(hidden, proj.weight, proj.bias, labels, chunk_rows)
-    return total / (labels.numel() if divisor is None else divisor)
+    divisor = float(labels.numel() if divisor is None else divisor)
+    return _TargetCrossEntropy.apply(hidden, proj.weight, proj.bias, labels, divisor, chunk_rows)
