@@ -16,6 +16,9 @@ dropout, residual, layer norm), and changes only how:
 - **The FFN's GELU** is recomputed in the backward rather than kept (one elementwise pass).
 - **The output layer at the targets** (`target_cross_entropy`) computes the loss and its gradient
   chunk by chunk in the forward, so no [targets, vocab] logits outlive their chunk.
+- **The tied word embeddings** get one [vocab, dim] gradient: the output layer's, into which the
+  lookup's backward adds its rows (`TiedGradient`). Autograd would build a second one for the
+  lookup and sum the two: at a 95k vocabulary that second copy set the step's peak memory.
 
 Dropout draws from the default generator, so checkpointed RNG states make resumed runs repeat.
 `XLMWithTargetedLMHead` uses this path for training steps only (recipe `model.training_kernels`);
@@ -173,6 +176,48 @@ def ffn(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return dropout(out, module.dropout)
 
 
+# ----------------------------------------------------------------------------- tied embeddings
+
+
+class TiedGradient:
+    """The one gradient buffer of a word-embedding matrix that is also the output layer: filled
+    by `target_cross_entropy`'s forward, completed by `embedding`'s backward (which runs last)."""
+
+    def __init__(self) -> None:
+        self.buffer: torch.Tensor | None = None
+
+
+class _Embedding(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, ids, padding_idx: int | None, tied: TiedGradient | None):
+        ctx.save_for_backward(ids)
+        ctx.padding_idx, ctx.tied, ctx.rows = padding_idx, tied, weight.size(0)
+        ctx.weight_like = (weight.dtype, weight.device)
+        return F.embedding(ids, weight, padding_idx)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        buffer = None
+        if ctx.tied is not None:  # taken, not shared: nothing else keeps the gradient alive
+            buffer, ctx.tied.buffer = ctx.tied.buffer, None
+        if buffer is None:
+            dtype, device = ctx.weight_like
+            buffer = torch.zeros(ctx.rows, grad.size(-1), dtype=dtype, device=device)
+        ids, grad = ids.reshape(-1), grad.reshape(-1, grad.size(-1))
+        if ctx.padding_idx is not None:  # nn.Embedding's padding row gets no gradient
+            used = ids != ctx.padding_idx
+            ids, grad = ids[used], grad[used]
+        return buffer.index_add_(0, ids, grad.to(buffer.dtype)), None, None, None
+
+
+def embedding(module: nn.Embedding, ids: torch.Tensor, tied: TiedGradient | None = None) -> torch.Tensor:
+    """`module(ids)`; with `tied`, its weight gradient is added into the output layer's."""
+    if tied is None:
+        return module(ids)
+    return _Embedding.apply(module.weight, ids, module.padding_idx, tied)
+
+
 # ----------------------------------------------------------------------------- encoder
 
 
@@ -184,6 +229,7 @@ def encode(
     position_ids: torch.Tensor | None = None,
     causal: bool = False,
     sdpa: bool = False,
+    tied: TiedGradient | None = None,
 ) -> torch.Tensor:
     """The last hidden state of HF `XLMModel` `transformer` for a training step (dropout on).
 
@@ -205,7 +251,8 @@ def encode(
     if position_ids is None:
         position_ids = transformer.position_ids[:, :length]
 
-    tensor = transformer.embeddings(input_ids) + transformer.position_embeddings(position_ids)
+    words = embedding(transformer.embeddings, input_ids, tied)
+    tensor = words + transformer.position_embeddings(position_ids)
     if langs is not None and transformer.use_lang_emb and transformer.n_langs > 1:
         tensor = tensor + transformer.lang_embeddings(langs)
     tensor = dropout(transformer.layer_norm_emb(tensor), transformer.dropout)
@@ -231,7 +278,9 @@ class _TargetCrossEntropy(torch.autograd.Function):
     the products' `alpha`, so no pass over [targets, vocab] or [vocab, dim] is spent on it."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, labels, divisor: float, chunk_rows: int):
+    def forward(
+        ctx, hidden, weight, bias, labels, divisor: float, chunk_rows: int, tied: TiedGradient | None
+    ):
         need_hidden, need_weight, need_bias = ctx.needs_input_grad[:3]
         grad_hidden = torch.empty_like(hidden) if need_hidden else None
         grad_weight = torch.empty_like(weight) if need_weight else None  # written with beta=0 first
@@ -260,6 +309,9 @@ class _TargetCrossEntropy(torch.autograd.Function):
             grad_hidden /= divisor
         if need_bias:
             grad_bias /= divisor
+        ctx.tied = tied if need_weight else None
+        if ctx.tied is not None:  # handed to the lookup's backward instead of returned
+            tied.buffer, grad_weight = grad_weight, None
         ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
         return total / divisor
 
@@ -267,14 +319,22 @@ class _TargetCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):
         scale = None if bool(grad_loss == 1) else grad_loss  # 1 unless the loss was scaled (DDP, fp16)
         grads = [g if g is None or scale is None else g * scale.to(g.dtype) for g in ctx.saved_tensors]
-        return *grads, None, None, None
+        if ctx.tied is not None and scale is not None:
+            ctx.tied.buffer.mul_(scale.to(ctx.tied.buffer.dtype))
+        return *grads, None, None, None, None
 
 
 def target_cross_entropy(
-    hidden: torch.Tensor, proj: nn.Linear, labels: torch.Tensor, divisor: torch.Tensor | int | None = None
+    hidden: torch.Tensor,
+    proj: nn.Linear,
+    labels: torch.Tensor,
+    divisor: torch.Tensor | int | None = None,
+    tied: TiedGradient | None = None,
 ) -> torch.Tensor:
     """Cross-entropy of `proj(hidden)` against `labels` ([targets, dim], [targets]): the mean, or
-    the sum divided by `divisor`. Never builds more than 64 MB of logits at a time."""
+    the sum divided by `divisor`. Never builds more than 64 MB of logits at a time. With `tied`
+    (the same one `encode` was given), `proj.weight` is the word embeddings: its gradient is
+    completed by the lookup's backward."""
     chunk_rows = max(1, LOGIT_CHUNK_ELEMENTS // proj.out_features)
     divisor = float(labels.numel() if divisor is None else divisor)
-    return _TargetCrossEntropy.apply(hidden, proj.weight, proj.bias, labels, divisor, chunk_rows)
+    return _TargetCrossEntropy.apply(hidden, proj.weight, proj.bias, labels, divisor, chunk_rows, tied)

@@ -62,12 +62,14 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
         causal = self.transformer.causal if causal is None else bool(causal)
         if labels is not None and self.uses_fast_training(input_ids):
             sdpa = isinstance(self.transformer.attentions[0], SdpaMultiHeadAttention)
+            tied_weights = self.pred_layer.proj.weight is self.transformer.embeddings.weight
+            tied = fast_training.TiedGradient() if tied_weights else None
             hidden = fast_training.encode(
-                self.transformer, input_ids, attention_mask, langs, position_ids, causal=causal, sdpa=sdpa
+                self.transformer, input_ids, attention_mask, langs, position_ids, causal, sdpa, tied
             )
             targets = labels != IGNORE_INDEX
             loss = fast_training.target_cross_entropy(
-                hidden[targets], self.pred_layer.proj, labels[targets], num_items_in_batch
+                hidden[targets], self.pred_layer.proj, labels[targets], num_items_in_batch, tied
             )
             return MaskedLMOutput(loss=loss)  # no logits: they were never kept
         previous = self.transformer.causal

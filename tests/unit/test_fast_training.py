@@ -53,7 +53,7 @@ def _loss_and_grads(model, kernels: str, **inputs):
     model.training_kernels = kernels
     model.zero_grad(set_to_none=True)
     loss = model(**inputs).loss
-    loss.backward()
+    (2.5 * loss).backward()  # a scaled loss (DDP, fp16 loss scaling) scales every gradient
     return loss.detach(), {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
@@ -75,6 +75,18 @@ def test_same_loss_and_gradients_as_hf_without_dropout(causal, gelu, padded, sdp
     theirs, their_grads = _loss_and_grads(model, "hf", causal=causal, num_items_in_batch=7, **batch)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     assert our_grads.keys() == their_grads.keys() and len(our_grads) == len(list(model.parameters()))
+    for name in their_grads:
+        torch.testing.assert_close(our_grads[name], their_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_frozen_word_embeddings_get_no_gradient_and_the_rest_match_hf():
+    model = _model()
+    model.transformer.embeddings.weight.requires_grad_(False)  # also the (tied) output layer
+    batch = _batch()
+    ours, our_grads = _loss_and_grads(model, "xlm_hf", **batch)
+    theirs, their_grads = _loss_and_grads(model, "hf", **batch)
+    assert "transformer.embeddings.weight" not in our_grads and our_grads.keys() == their_grads.keys()
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
     for name in their_grads:
         torch.testing.assert_close(our_grads[name], their_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
