@@ -79,6 +79,17 @@ def test_same_loss_and_gradients_as_hf_without_dropout(causal, gelu, padded, sdp
         torch.testing.assert_close(our_grads[name], their_grads[name], rtol=1e-4, atol=1e-6, msg=name)
 
 
+def test_pad_ids_that_are_attended_to_get_no_lookup_gradient_as_in_hf():
+    model = _model()
+    batch = _batch(padded=True)
+    batch["attention_mask"] = torch.ones_like(batch["input_ids"])  # the pad ids are read as tokens
+    ours, our_grads = _loss_and_grads(model, "xlm_hf", **batch)
+    theirs, their_grads = _loss_and_grads(model, "hf", **batch)
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    for name in their_grads:
+        torch.testing.assert_close(our_grads[name], their_grads[name], rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_frozen_word_embeddings_get_no_gradient_and_the_rest_match_hf():
     model = _model()
     model.transformer.embeddings.weight.requires_grad_(False)  # also the (tied) output layer
