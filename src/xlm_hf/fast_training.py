@@ -103,12 +103,15 @@ class _Attention(torch.autograd.Function):
     def backward(ctx, grad_context):
         q, k, v, allowed, keep = ctx.saved_tensors
         probs = _probabilities(q, k, allowed, ctx.heads)
-        dropped = probs if keep is None else probs.mul(keep).mul_(ctx.scale)
+        # the mask as scaled floats, made once: a product with a bool tensor converts it every time
+        kept = None if keep is None else keep.to(probs.dtype).mul_(ctx.scale)
+        dropped = probs if kept is None else probs * kept
         grad_v = torch.bmm(dropped.transpose(1, 2), grad_context)
         del dropped
         grad_probs = torch.bmm(grad_context, v.transpose(1, 2))
-        if keep is not None:
-            grad_probs.mul_(keep).mul_(ctx.scale)
+        if kept is not None:
+            grad_probs.mul_(kept)
+        del kept
         grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype)
         del grad_probs, probs
         grad_q = torch.bmm(grad_scores, k)
@@ -128,7 +131,7 @@ def self_attention(
     bias = torch.cat([module.q_lin.bias * q_scale, module.k_lin.bias, module.v_lin.bias])
     qkv = F.linear(x, weight, bias).view(bs, length, 3, heads, head_dim)
     if sdpa:
-        q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))
+        q, k, v = (t.transpose(1, 2) for t in qkv.unbind(2))
         context = F.scaled_dot_product_attention(
             q,
             k,
@@ -139,7 +142,8 @@ def self_attention(
             scale=1.0,
         )
     else:
-        q, k, v = (qkv[:, :, i].transpose(1, 2).reshape(bs * heads, length, head_dim) for i in range(3))
+        # unbind: its backward stacks the three gradients (selecting each would zero-fill and add)
+        q, k, v = (t.transpose(1, 2).reshape(bs * heads, length, head_dim) for t in qkv.unbind(2))
         context = _Attention.apply(q, k, v, allowed, heads, module.dropout)
     context = context.reshape(bs, heads, length, head_dim).transpose(1, 2).reshape(bs, length, dim)
     return module.out_lin(context)
