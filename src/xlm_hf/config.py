@@ -88,7 +88,9 @@ class DataConfig:
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
     sample_alpha: float = 0.0  # > 0: targets drawn with weight count^-alpha (rare subwords more often)
-    num_proc: int | None = None  # tokenising processes; default: one per core (<= 8) and per 25k lines
+    # tokenising processes: over languages, or over one language's lines; default: one per core
+    # (<= 8) once there are 20k lines to do (one language: one per 25k lines)
+    num_proc: int | None = None
     fast_tokenizer: bool = True  # exact fast pre-processing (fast_text.py); false: XLMTokenizer itself
     cache_dir: str | None = None  # tokenised corpora; default $XLM_HF_CACHE or ~/.cache/xlm_hf
 

@@ -129,3 +129,57 @@ def test_parallel_lines_split_only_on_newlines(tmp_path, cache_dir, sample_vocab
 def test_mono_must_cover_every_language_without_a_data_dir(tmp_path):
     with pytest.raises(ConfigError, match=r"data.mono: no text for \['fr'\]"):
         DataConfig(languages=["en", "fr"], mono={"en": "x.txt"})
+
+
+def _all_ids(data: corpora.Corpora) -> dict:
+    return {
+        (attr, key): ds.to_dict()
+        for attr in ("mono_train", "mono_valid", "para_train", "para_valid")
+        for key, ds in getattr(data, attr).items()
+    }
+
+
+def test_languages_tokenised_in_a_pool_equal_one_by_one(tmp_path, sample_vocab_dir, monkeypatch):
+    built = []
+    real = corpora.build_in_pool
+    monkeypatch.setattr(
+        corpora, "build_in_pool", lambda jobs, n: built.append((len(jobs), n)) or real(jobs, n)
+    )
+    config = dict(languages=["de", "en", "es", "fr"], objectives=["mlm", "tlm"], tlm_pairs=["en-fr"])
+    pooled = load_corpora(_config(tmp_path / "pool", num_proc=2, **config), sample_vocab_dir)
+    assert built == [(5, 2)]  # four languages and a pair, over two processes
+    assert (pooled.cache_hits, pooled.cache_misses) == (0, 5)
+    serial = load_corpora(_config(tmp_path / "serial", num_proc=1, **config), sample_vocab_dir)
+    assert built == [(5, 2)] and _all_ids(pooled) == _all_ids(serial)
+    again = load_corpora(_config(tmp_path / "pool", num_proc=2, **config), sample_vocab_dir)
+    assert (again.cache_hits, again.cache_misses) == (5, 0)
+
+
+def test_a_worker_error_reaches_the_caller_and_leaves_no_entry(tmp_path, sample_vocab_dir, monkeypatch):
+    real = corpora.encode
+
+    def fails_for_fr(texts, tokenizer_dir, lang, fast=True):
+        if lang == "fr":
+            raise ValueError("fr cannot be tokenised")
+        return real(texts, tokenizer_dir, lang, fast)
+
+    monkeypatch.setattr(corpora, "encode", fails_for_fr)  # inherited by the forked workers
+    config = _config(tmp_path / "cache", num_proc=2, languages=["de", "en", "es", "fr"], objectives=["mlm"])
+    with pytest.raises(ValueError, match="fr cannot be tokenised"):
+        load_corpora(config, sample_vocab_dir)
+    entries = [p for p in (tmp_path / "cache").iterdir()]
+    assert all(not p.name.startswith(".") for p in entries)  # no half-written folder
+    assert len(entries) <= 3 and all((p / "dataset_dict.json").exists() for p in entries)
+
+
+def test_pool_size(monkeypatch):
+    monkeypatch.setattr(corpora, "available_cores", lambda: 16)
+    big = corpora.MIN_LINES_FOR_POOL
+    assert corpora.pool_size(None, [big, big]) == 2  # one process per language, up to the cores
+    assert corpora.pool_size(None, [big] * 20) == corpora.MAX_AUTO_PROCESSES
+    assert corpora.pool_size(None, [10, 10]) is None  # small corpora: one by one
+    assert corpora.pool_size(None, [10 * big]) is None  # one language: its lines are split instead
+    assert corpora.pool_size(3, [10, 10, 10, 10]) == 3  # an explicit count is used
+    assert corpora.pool_size(1, [big, big]) is None
+    monkeypatch.setattr(corpora, "_IN_POOL_WORKER", True)
+    assert corpora.pool_size(None, [big, big]) is None and corpora.process_count(4, 100) is None

@@ -5,9 +5,11 @@ Sources, per language (mono) or pair (para):
 - explicit files or globs (``data.mono.en: corpus/en-*.txt``; ``data.para.en-fr: [a.en, a.fr]``);
 - hub datasets ``hf:<name>[:<config>]`` (text column ``data.text_column``; parallel: ``translation``).
 
-Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` (``num_proc``
-processes; by default one per core and per 25k lines) and saved under a key of (inputs, tokenizer,
-split settings): a second run with the same inputs reuses it. Tokenisation uses `FastXLMTokenizer`
+Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` and saved under a
+key of (inputs, tokenizer, split settings): a second run with the same inputs reuses it. Several
+languages (and pairs) to tokenise are shared out, largest first, to a pool of ``data.num_proc``
+forked processes (by default one per core, at most 8, once they hold 20k lines or more); a single
+language is split over that many ``Dataset.map`` workers instead (by default one per 25k lines). Tokenisation uses `FastXLMTokenizer`
 (the same ids as `XLMTokenizer`, several times faster) unless ``data.fast_tokenizer`` is false.
 A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
 """
@@ -43,6 +45,14 @@ HUB_PREFIX = "hf:"
 MIN_LINES_PER_PROCESS = 25_000
 MAX_AUTO_PROCESSES = 8
 WARM_UP_LINES = 2000
+#: By default, languages are tokenised side by side once those to do hold this many lines: below
+#: it, forking and saving from several processes costs more than it saves.
+MIN_LINES_FOR_POOL = 20_000
+
+# Set in a pool worker: it tokenises its language in-process (a daemonic worker cannot fork).
+_IN_POOL_WORKER = False
+# The jobs a forked pool worker builds, inherited by fork (closures cannot be pickled).
+_POOL_JOBS: list[tuple[dict[str, Any], Path, Callable[[], DatasetDict]]] = []
 
 
 def hub_load_dataset(*args: Any, **kwargs: Any) -> Any:
@@ -255,12 +265,53 @@ def process_count(num_proc: int | None, lines: int) -> int | None:
     An explicit `num_proc` is used when there are at least two lines per process; by default
     there is one per core (at most 8) and per `MIN_LINES_PER_PROCESS` lines.
     """
+    if _IN_POOL_WORKER:
+        return None
     if num_proc is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        num_proc = min(cores, MAX_AUTO_PROCESSES, lines // MIN_LINES_PER_PROCESS)
+        num_proc = min(available_cores(), MAX_AUTO_PROCESSES, lines // MIN_LINES_PER_PROCESS)
     elif lines < 2 * num_proc:
         return None
     return num_proc if num_proc > 1 else None
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def pool_size(num_proc: int | None, job_lines: list[int]) -> int | None:
+    """Processes that tokenise whole languages side by side (`job_lines`: the lines of each
+    language or pair to do), or None to do them one by one. By default (`num_proc` None) one per
+    core, at most `MAX_AUTO_PROCESSES`, once the jobs hold `MIN_LINES_FOR_POOL` lines."""
+    if _IN_POOL_WORKER or len(job_lines) < 2:
+        return None
+    if num_proc is None:
+        if sum(job_lines) < MIN_LINES_FOR_POOL:
+            return None
+        num_proc = min(available_cores(), MAX_AUTO_PROCESSES)
+    size = min(num_proc, len(job_lines))
+    return size if size > 1 else None
+
+
+def _build_in_worker(index: int) -> str:
+    global _IN_POOL_WORKER
+    _IN_POOL_WORKER = True
+    key, cache_dir, build = _POOL_JOBS[index]
+    cached_tokenise(key, cache_dir, build, Corpora())
+    return key["name"]
+
+
+def build_in_pool(jobs: list[tuple[dict[str, Any], Path, Callable[[], DatasetDict]]], processes: int) -> None:
+    """Build and cache every job in `processes` forked workers, largest job first (jobs are sorted
+    by the caller). A worker's error is raised here; entries already cached stay valid."""
+    import multiprocessing
+
+    _POOL_JOBS[:] = jobs
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            for name in pool.imap_unordered(_build_in_worker, range(len(jobs))):
+                logger.info("tokenised %s", name)
+    finally:
+        _POOL_JOBS.clear()
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
@@ -409,14 +460,23 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
 
     # every local file that must be tokenised is read once first (UTF-8, not empty, parallel files
     # aligned): a bad file stops the run before any cache entry is written
-    for key, read, *_ in jobs:
+    pending: list[tuple[int, tuple[dict[str, Any], Path, Callable[[], DatasetDict]]]] = []
+    for key, read, tokenise, *_ in jobs:
+        if is_cached(key, cache_dir):
+            continue
         local = all(isinstance(source, list) for source in key["source"])  # hub sources are names
-        if local and not is_cached(key, cache_dir):
-            read()
+        lines = len(read()[0]) if local else 0  # a hub corpus's size is not known before loading
+        pending.append((lines, (key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()))))
+    processes = pool_size(config.num_proc, [lines for lines, _ in pending])
+    if processes:
+        build_in_pool([job for _, job in sorted(pending, key=lambda item: -item[0])], processes)
     for key, read, tokenise, train, valid in jobs:
         data = cached_tokenise(key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()), corpora)
         name = key["name"].split(".", 1)[1]
         train[name], valid[name] = data["train"], data["valid"]
+    if processes:  # the pool built these; the loop above only loaded them
+        corpora.cache_misses += len(pending)
+        corpora.cache_hits -= len(pending)
     return corpora
 
 
