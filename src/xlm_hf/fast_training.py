@@ -10,8 +10,9 @@ dropout, residual, layer norm), and changes only how:
   0.100006) and kept values are scaled by the inverse of the rounded keep probability, so
   expectations are exact. Masks are kept as bool (1 byte a position instead of 4).
 - **Attention** (scores, mask, softmax, dropout, weighted sum) is one autograd function that keeps
-  q, k, v, the probabilities and the bool mask; HF's keeps the dropped probabilities and a float
-  mask as well. q, k and v come from one matrix product with the three weights stacked, and the
+  q, k, v and the bool mask and recomputes the probabilities in its backward; HF's keeps the
+  probabilities, the dropped probabilities and a float mask: three [len, len] maps per head.
+  q, k and v come from one matrix product with the three weights stacked, and the
   1/sqrt(head_dim) scale is folded into q's weights.
 - **The FFN's GELU** is recomputed in the backward rather than kept (one elementwise pass).
 - **The output layer at the targets** (`target_cross_entropy`) computes the loss and its gradient
