@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -292,25 +293,43 @@ def pool_size(num_proc: int | None, job_lines: list[int]) -> int | None:
     return size if size > 1 else None
 
 
-def _build_in_worker(index: int) -> str:
+def _exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _init_pool_worker() -> None:
+    """A pool worker tokenises in-process, and leaves on SIGTERM (`Pool.terminate` after another
+    worker's error, a scheduler) through `SystemExit`, so that an entry it is writing removes its
+    temporary folder; a handler inherited from the parent (a run's graceful stop) would keep it."""
     global _IN_POOL_WORKER
     _IN_POOL_WORKER = True
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _build_in_worker(index: int) -> str:
     key, cache_dir, build = _POOL_JOBS[index]
     cached_tokenise(key, cache_dir, build, Corpora())
     return key["name"]
 
 
 def build_in_pool(jobs: list[tuple[dict[str, Any], Path, Callable[[], DatasetDict]]], processes: int) -> None:
-    """Build and cache every job in `processes` forked workers, largest job first (jobs are sorted
-    by the caller). A worker's error is raised here; entries already cached stay valid."""
+    """Build and cache every job in `processes` forked workers, in the given order (the caller puts
+    the largest first). A worker's error is raised here once the jobs already running have finished
+    (their entries are complete) and the others are cancelled: no worker is killed mid-write."""
     import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     _POOL_JOBS[:] = jobs
+    executor = ProcessPoolExecutor(
+        processes, mp_context=multiprocessing.get_context("fork"), initializer=_init_pool_worker
+    )
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            for name in pool.imap_unordered(_build_in_worker, range(len(jobs))):
-                logger.info("tokenised %s", name)
+        futures = [executor.submit(_build_in_worker, index) for index in range(len(jobs))]
+        for future in as_completed(futures):
+            logger.info("tokenised %s", future.result())
     finally:
+        executor.shutdown(wait=True, cancel_futures=True)
         _POOL_JOBS.clear()
 
 
@@ -367,15 +386,17 @@ def cached_tokenise(
     stats.cache_misses += 1
     data = build()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache_dir))
-    try:
+    tmp = None
+    try:  # made inside the try: a SystemExit right after it still removes it
+        tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache_dir))
         data.save_to_disk(str(tmp))
         (tmp / "key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
     return load_from_disk(str(target))
 
 
