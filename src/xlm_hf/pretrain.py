@@ -207,7 +207,6 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
     initial = {} if checkpoint or sharded or not data.validation else nested_eval(trainer.evaluate())
     trainer.eval_seconds = 0.0
-    release_freed_memory()
     started = time.time()
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     raise_if_stopped(trainer.stopper, args.output_dir)
@@ -239,22 +238,6 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     if args.should_save:
         write_json(Path(args.output_dir) / "results.json", results)
     return results
-
-
-def release_freed_memory() -> None:
-    """Return the heap pages that corpus loading and the first evaluation freed to the OS (glibc's
-    `malloc_trim`), so the training steps do not sit on top of them in the process's memory.
-    Elsewhere (macOS, musl) nothing is done."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
-    except (OSError, AttributeError):
-        return
-    trim.argtypes = [ctypes.c_size_t]
-    trim(0)
 
 
 def peak_memory_mb() -> float:
