@@ -35,7 +35,8 @@ IGNORE_INDEX = -100
 class XLMWithTargetedLMHead(XLMWithLMHeadModel):
     """`XLMWithLMHeadModel` whose loss and logits cover the target positions only.
 
-    With ``labels``, ``logits`` has shape [n_targets, vocab] in row-major order of the targets.
+    With ``labels``, ``logits`` has shape [n_targets, vocab] in row-major order of the targets;
+    a training step that takes `fast_training`'s path (`uses_fast_training`) returns the loss only.
     Without labels it behaves exactly like the parent (full logits), so pipelines work on it too.
     Given ``num_items_in_batch`` (the targets of a whole optimizer step: every accumulated
     micro-batch on every rank, counted by `Trainer`), the loss is the target sum divided by it, so

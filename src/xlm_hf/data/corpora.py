@@ -9,8 +9,9 @@ Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` a
 key of (inputs, tokenizer, split settings): a second run with the same inputs reuses it. Several
 languages (and pairs) to tokenise are shared out, largest first, to a pool of ``data.num_proc``
 forked processes (by default one per core, at most 8, once they hold 20k lines or more); a single
-language is split over that many ``Dataset.map`` workers instead (by default one per 25k lines). Tokenisation uses `FastXLMTokenizer`
-(the same ids as `XLMTokenizer`, several times faster) unless ``data.fast_tokenizer`` is false.
+language is split over that many ``Dataset.map`` workers instead (by default one per 25k lines).
+Tokenisation uses `FastXLMTokenizer` (the same ids as `XLMTokenizer`, several times faster)
+unless ``data.fast_tokenizer`` is false.
 A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
 """
 
@@ -298,9 +299,9 @@ def _exit(signum: int, frame: Any) -> None:
 
 
 def _init_pool_worker() -> None:
-    """A pool worker tokenises in-process, and leaves on SIGTERM (`Pool.terminate` after another
-    worker's error, a scheduler) through `SystemExit`, so that an entry it is writing removes its
-    temporary folder; a handler inherited from the parent (a run's graceful stop) would keep it."""
+    """A pool worker tokenises in-process, and leaves on SIGTERM (a scheduler stopping the job)
+    through `SystemExit`, so that an entry it is writing removes its temporary folder; a handler
+    inherited from the parent (a run's graceful stop) would keep it running."""
     global _IN_POOL_WORKER
     _IN_POOL_WORKER = True
     signal.signal(signal.SIGTERM, _exit)
