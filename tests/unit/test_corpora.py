@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from datasets import Dataset
 
@@ -183,3 +188,22 @@ def test_pool_size(monkeypatch):
     assert corpora.pool_size(1, [big, big]) is None
     monkeypatch.setattr(corpora, "_IN_POOL_WORKER", True)
     assert corpora.pool_size(None, [big, big]) is None and corpora.process_count(4, 100) is None
+
+
+def test_a_pool_worker_leaves_on_sigterm_and_removes_the_entry_it_was_writing(tmp_path, monkeypatch):
+    from datasets import DatasetDict
+
+    # in a process of its own: SIGTERM ends it through SystemExit (status 143, not killed by -15)
+    worker = "from xlm_hf.data import corpora; import os, signal; corpora._init_pool_worker(); "
+    worker += "os.kill(os.getpid(), signal.SIGTERM); import time; time.sleep(30)"
+    assert subprocess.run([sys.executable, "-c", worker], timeout=120).returncode == 128 + signal.SIGTERM
+
+    def stopped_while_saving(self, path, *args, **kwargs):
+        (Path(path) / "half-written").write_text("x")
+        raise SystemExit(143)
+
+    monkeypatch.setattr(DatasetDict, "save_to_disk", stopped_while_saving)
+    data = DatasetDict({"train": Dataset.from_dict({"input_ids": [[5, 6]]})})
+    with pytest.raises(SystemExit):
+        corpora.cached_tokenise({"name": "mono.en"}, tmp_path, lambda: data, corpora.Corpora())
+    assert list(tmp_path.iterdir()) == []  # neither an entry nor its temporary folder
