@@ -205,5 +205,5 @@ def test_a_pool_worker_leaves_on_sigterm_and_removes_the_entry_it_was_writing(tm
     monkeypatch.setattr(DatasetDict, "save_to_disk", stopped_while_saving)
     data = DatasetDict({"train": Dataset.from_dict({"input_ids": [[5, 6]]})})
     with pytest.raises(SystemExit):
-        corpora.cached_tokenise({"name": "mono.en"}, tmp_path, lambda: data, corpora.Corpora())
+        corpora.cached_tokenise({"name": "mono.en"}, tmp_path, lambda: data)
     assert list(tmp_path.iterdir()) == []  # neither an entry nor its temporary folder

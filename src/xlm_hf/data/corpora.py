@@ -310,7 +310,7 @@ def _init_pool_worker() -> None:
 
 def _build_in_worker(index: int) -> str:
     key, cache_dir, build = _POOL_JOBS[index]
-    cached_tokenise(key, cache_dir, build, Corpora())
+    cached_tokenise(key, cache_dir, build)
     return key["name"]
 
 
@@ -375,16 +375,13 @@ def cached_tokenise(
     key: dict[str, Any],
     cache_dir: Path,
     build: Callable[[], DatasetDict],
-    stats: Corpora,
 ) -> DatasetDict:
     """Load the DatasetDict stored under `key`, or build, store atomically and return it."""
     digest = _digest(key)
     target = cache_dir / digest
     if is_cached(key, cache_dir):
-        stats.cache_hits += 1
         logger.info("reusing tokenised %s from %s", key["name"], target)
         return load_from_disk(str(target))
-    stats.cache_misses += 1
     data = build()
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = None
@@ -493,12 +490,10 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
     if processes:
         build_in_pool([job for _, job in sorted(pending, key=lambda item: -item[0])], processes)
     for key, read, tokenise, train, valid in jobs:
-        data = cached_tokenise(key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()), corpora)
+        data = cached_tokenise(key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()))
         name = key["name"].split(".", 1)[1]
         train[name], valid[name] = data["train"], data["valid"]
-    if processes:  # the pool built these; the loop above only loaded them
-        corpora.cache_misses += len(pending)
-        corpora.cache_hits -= len(pending)
+    corpora.cache_misses, corpora.cache_hits = len(pending), len(jobs) - len(pending)
     return corpora
 
 
