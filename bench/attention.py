@@ -1,5 +1,5 @@
 """Training-step switches, one forward + backward each: ``model.attention: sdpa`` against
-xlm_hf's own attention (both in the `fast_training` path that CPU runs take), and
+xlm_hf's own attention (both in the `cpu_kernels` path that CPU runs take), and
 ``model.training_kernels: xlm_hf`` against ``hf`` (HF's XLM forward, the same loss on targets).
 
 The pretraining model of `bench.pretraining` (emb 512, 6 layers, 8 heads, batch 8 x 256, vocab 8k,

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -56,3 +57,72 @@ def sample_tokenizer(sample_vocab_dir):
 def cache_dir(tmp_path) -> Path:
     """A private tokenisation cache, so tests never see each other's (or the user's) entries."""
     return tmp_path / "cache"
+
+
+def tiny_xlm_config(**overrides):
+    """The tiny `XLMConfig` the model tests share (vocab 64, emb 32, 2 layers, 4 heads, no dropout);
+    `overrides` change single fields (``vocab_size=70``, ``causal=True``...)."""
+    from transformers import XLMConfig
+
+    values = dict(
+        vocab_size=64,
+        emb_dim=32,
+        n_layers=2,
+        n_heads=4,
+        n_langs=2,
+        max_position_embeddings=64,
+        dropout=0.0,
+        attention_dropout=0.0,
+        mask_token_id=5,
+    )
+    return XLMConfig(**{**values, **overrides})
+
+
+def tiny_recipe(tmp: Path, **sections) -> Path:
+    """A tiny en-fr MLM+TLM recipe on the sample, written to ``tmp/recipe.yaml``; `sections` update it."""
+    from xlm_hf import SAMPLE_DIR
+
+    recipe = {
+        "vocab": {
+            "languages": ["en", "fr"],
+            "data_dir": str(SAMPLE_DIR),
+            "output_dir": str(tmp / "vocab"),
+            "vocab_size": 1500,
+            "sentences_per_language": 600,
+        },
+        "data": {
+            "languages": ["en", "fr"],
+            "objectives": ["mlm", "tlm"],
+            "data_dir": str(SAMPLE_DIR),
+            "max_seq_length": 32,
+            "valid_size": 0.1,
+            "tlm_max_len": 40,
+            "cache_dir": str(tmp / "cache"),
+        },
+        "model": {
+            "tokenizer": str(tmp / "vocab"),
+            "emb_dim": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "max_position_embeddings": 96,
+            "dropout": 0.0,
+            "attention_dropout": 0.0,
+        },
+        "training": {
+            "output_dir": str(tmp / "out"),
+            "max_steps": 40,
+            "per_device_train_batch_size": 8,
+            "learning_rate": 3e-3,
+            "warmup_steps": 5,
+            "eval_steps": 20,
+            "save_steps": 20,
+            "logging_steps": 10,
+            "seed": 0,
+            "disable_tqdm": True,
+        },
+    }
+    for name, values in sections.items():
+        recipe[name].update(values)
+    path = tmp / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path

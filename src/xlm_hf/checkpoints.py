@@ -1,10 +1,11 @@
 """Checkpoints that survive interruption: a stop on SIGINT/SIGTERM, and completeness markers.
 
 - `StopOnSignal`: the first SIGINT or SIGTERM lets the current optimizer step finish, saves a
-  checkpoint and ends training; `run` then raises `TrainingInterrupted` and the CLI exits with
+  checkpoint and ends training; `run` then raises `Interrupted` and the CLI exits with
   128 + the signal number. A second SIGINT interrupts at once. With several processes the stop is
   agreed on by all ranks (one flag all-reduced per step), so a signal that reaches only one rank
   still stops every rank at the same step.
+- `resume_checkpoint`: which checkpoint ``training.resume_from_checkpoint`` means, checked up front.
 - `MarkCompleteCheckpoints`: `Trainer` writes a checkpoint file by file, so a process killed
   (SIGKILL, OOM, pre-emption) while saving leaves a folder that looks like the newest checkpoint but
   does not load. Each rank writes ``.complete-<rank>`` once its part is on disk; `last_complete`
@@ -23,21 +24,11 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from xlm_hf.errors import ConfigError, Interrupted
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on a signal after saving a checkpoint."""
-
-    def __init__(self, signum: int, checkpoint: str | None) -> None:
-        self.signum, self.checkpoint = signum, checkpoint
-        name = signal.Signals(signum).name
-        where = f"checkpoint saved to {checkpoint}" if checkpoint else "no checkpoint could be saved"
-        super().__init__(
-            f"stopped by {name}: {where}; continue with --resume (training.resume_from_checkpoint=last)"
-        )
 
 
 class StopOnSignal(TrainerCallback):
@@ -144,4 +135,42 @@ def raise_if_stopped(stopper: StopOnSignal, output_dir: str) -> None:
     if stopper.signum is None:
         return
     folder = Path(output_dir) / f"checkpoint-{stopper.stopped_at}"
-    raise TrainingInterrupted(stopper.signum, str(folder) if folder.is_dir() else None)
+    raise Interrupted.training(stopper.signum, str(folder) if folder.is_dir() else None)
+
+
+#: values of ``training.resume_from_checkpoint`` that mean "do not resume"
+RESUME_OFF = (None, "", "false", "False")
+#: values that mean "the newest complete checkpoint in output_dir"
+RESUME_LAST = ("last", "latest", "true", "True")
+
+
+def resume_requested(args) -> bool:
+    return args.resume_from_checkpoint not in RESUME_OFF
+
+
+def resume_checkpoint(args) -> str | None:
+    """``resume_from_checkpoint``: a path, or ``last`` for the newest completely written checkpoint
+    in output_dir (one cut short by a kill while saving is skipped). Checked before any work, so a
+    wrong path fails before corpora are tokenised."""
+    import os
+
+    value = args.resume_from_checkpoint
+    if value in RESUME_OFF:
+        return None
+    if value in RESUME_LAST:
+        found = last_complete(args.output_dir) if os.path.isdir(args.output_dir) else None
+        if found is None:
+            logger.warning(
+                "resume_from_checkpoint=%s but %s holds no checkpoint: starting fresh", value, args.output_dir
+            )
+        return found
+    if not Path(value).is_dir():
+        raise ConfigError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
+    if not (Path(value) / "trainer_state.json").is_file():
+        raise ConfigError(
+            f"training.resume_from_checkpoint: {value} is not a checkpoint (no trainer_state.json); "
+            "give a checkpoint-<step> directory, or `last`"
+        )
+    if not written_completely(value):
+        raise ConfigError(f"training.resume_from_checkpoint: {value} was not completely written")
+    return value

@@ -1,12 +1,17 @@
-"""The one error mechanism: problems with a recipe or an input file end a command with one line.
+"""The error types a command ends with, and how the CLI reports them (see `xlm_hf.launch`).
 
-`XlmHfError` and its two kinds are what the CLI catches: it prints the message on one line and
-exits with status 2 (``--debug`` adds the traceback). Errors raised deep inside datasets,
+`XlmHfError` and its two kinds are problems the user can fix: the CLI prints the message on one
+line and exits with status 2 (``--debug`` adds the traceback). Errors raised deep inside datasets,
 transformers or Python's codecs are converted to one of these where our code calls them, so the
 message can name the recipe key or the file and line.
+
+`Interrupted` is a clean stop on a signal (a training step saved its checkpoint, or a study step
+was stopped): the CLI prints it and exits with 128 + the signal number.
 """
 
 from __future__ import annotations
+
+import signal
 
 
 class XlmHfError(ValueError):
@@ -21,6 +26,39 @@ class DataError(XlmHfError):
     """A bad input file, reported as one line that names the file and line (``corpus.txt:12: ...``)."""
 
 
+class Interrupted(Exception):
+    """Stopped on signal `signum`; `checkpoint` is where training can continue from (if any)."""
+
+    def __init__(self, signum: int, message: str, checkpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.signum, self.checkpoint = signum, checkpoint
+
+    @classmethod
+    def training(cls, signum: int, checkpoint: str | None) -> Interrupted:
+        """A training run stopped after saving `checkpoint` (None: none could be saved)."""
+        where = f"checkpoint saved to {checkpoint}" if checkpoint else "no checkpoint could be saved"
+        return cls(
+            signum,
+            f"stopped by {signal.Signals(signum).name}: {where}; "
+            "continue with --resume (training.resume_from_checkpoint=last)",
+            checkpoint,
+        )
+
+    @classmethod
+    def study_step(cls, signum: int, step: str) -> Interrupted:
+        """A study stopped while step `step` ran (the step saved its own checkpoint)."""
+        return cls(
+            signum,
+            f"step {step} stopped by {signal.Signals(signum).name}; run the same command again to continue",
+        )
+
+
 def one_line(message: object) -> str:
     """`message` with any line breaks folded into spaces."""
     return " ".join(str(message).splitlines())
+
+
+def require(ok: object, key: str, message: str) -> None:
+    """Raise ``ConfigError("<key>: <message>")`` unless `ok`: the recipe checks' one-liner."""
+    if not ok:
+        raise ConfigError(f"{key}: {message}")

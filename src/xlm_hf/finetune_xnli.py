@@ -8,81 +8,30 @@ accuracy and confusion matrices → ``xnli_results.json`` + ``xnli_results.md``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from xlm_hf import run_dir
-from xlm_hf.config import (
-    ConfigError,
-    XnliTrainingArguments,
-    check_training,
-    load_sections,
-    resolve_mixed_precision,
-)
-from xlm_hf.errors import one_line
+from xlm_hf.config import XnliConfig
+from xlm_hf.errors import ConfigError
+from xlm_hf.launch import run_command
+from xlm_hf.recipe_loader import load_sections
 
 logger = logging.getLogger(__name__)
 
-XNLI_LANGUAGES = ["en", "fr", "es", "de", "el", "bg", "ru", "tr", "ar", "vi", "th", "zh", "hi", "sw", "ur"]
-
-
-@dataclass
-class XnliConfig:
-    """What to fine-tune, on which training data, evaluated on which languages."""
-
-    model_name_or_path: str
-    train: str  # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>
-    eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
-    languages: list[str] = field(default_factory=lambda: list(XNLI_LANGUAGES))
-    mode: Literal["zero-shot", "translate-train", "translate-train-all"] = "zero-shot"
-    train_language: str = "en"  # zero-shot: en; translate-train: the language trained on
-    selected_by: Literal["train_language", "average"] = "train_language"
-    test: Literal["auto", "yes", "no"] = "auto"  # auto: evaluate test when the source has it
-    max_seq_length: int = 256
-    max_train_examples: int | None = None
-    pretrain_recipe: str | None = None  # run this pretraining first when model_name_or_path is missing
-    # pretrained: the weights of model_name_or_path; random: only its config and tokenizer, with fresh
-    # weights drawn from training.seed (the "no pretraining" baseline of a study, same architecture)
-    init: Literal["pretrained", "random"] = "pretrained"
-    # keep word, position and language embeddings as pretrained: the shared embedding space is what
-    # carries English supervision to the other languages, and a small model's fine-tuning can move it
-    freeze_embeddings: bool = False
-    # the language id given in `langs` at evaluation: the evaluated language (the paper) or the
-    # training language (a diagnostic: does the language embedding help or hurt transfer?)
-    eval_language_ids: Literal["evaluated", "train_language"] = "evaluated"
-    num_proc: int = 1
-
-    def __post_init__(self) -> None:
-        single_file = Path(self.train).is_file() or Path(self.train).suffix in (".tsv", ".jsonl", ".json")
-        if self.mode != "zero-shot" and single_file:
-            raise ConfigError(
-                f"xnli.train: {self.mode} needs one training set per language: a directory of "
-                "multinli.train.<lang>.tsv files or hf:<name>, not a single file"
-            )
-        if not self.languages:
-            raise ConfigError("xnli.languages: must list at least one language")
-        if self.mode == "zero-shot" and self.train_language != "en":
-            raise ConfigError("xnli.train_language: zero-shot trains on English (use mode: translate-train)")
-        if self.mode != "translate-train-all" and self.train_language not in self.languages:
-            raise ConfigError(f"xnli.train_language: {self.train_language!r} is not in xnli.languages")
-        if self.max_seq_length < 8:
-            raise ConfigError("xnli.max_seq_length: must be >= 8")
-        if self.max_train_examples is not None and self.max_train_examples < 1:
-            raise ConfigError("xnli.max_train_examples: must be >= 1")
-        if self.eval_language_ids == "train_language" and self.mode == "translate-train-all":
-            raise ConfigError("xnli.eval_language_ids: train_language needs one training language")
-        if self.num_proc < 1:
-            raise ConfigError("xnli.num_proc: must be >= 1")
+DESCRIPTION = "fine-tune on XNLI and evaluate every language"
 
 
 @dataclass
 class XnliRecipe:
     xnli: XnliConfig
-    training: XnliTrainingArguments
+    training: Any  # xlm_hf.training_args.XnliTrainingArguments
 
 
 def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> XnliRecipe:
+    from xlm_hf.training_args import XnliTrainingArguments, check_training, resolve_mixed_precision
+
     sections = load_sections(
         path,
         list(overrides) if not isinstance(overrides, dict) else overrides,
@@ -119,47 +68,40 @@ def ensure_model(config: XnliConfig) -> None:
 
 
 def run(recipe: XnliRecipe) -> dict[str, Any]:
-    from transformers import XLMForSequenceClassification, XLMTokenizer, set_seed
+    from transformers import XLMForSequenceClassification, set_seed
 
-    from xlm_hf.checkpoints import raise_if_stopped, watch_for_signals
+    from xlm_hf.checkpoints import raise_if_stopped, resume_checkpoint, watch_for_signals
     from xlm_hf.data.xnli import LABELS, load_train_rows
-    from xlm_hf.modeling import check_languages
-    from xlm_hf.pretrain import resume_checkpoint
-    from xlm_hf.xnli_training import (
-        ClassificationCollator,
-        XnliTrainer,
-        encode_rows,
-        final_report,
-        write_results,
-    )
+    from xlm_hf.modeling import check_languages, load_weights
+    from xlm_hf.tokenizer_files import load_tokenizer
+    from xlm_hf.xnli_inputs import ClassificationCollator, encode_rows
+    from xlm_hf.xnli_trainer import XnliTrainer, final_report, write_results
 
     config, args = recipe.xnli, recipe.training
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
+    checkpoint = resume_checkpoint(args)
     set_seed(args.seed)
     ensure_model(config)
-    try:
-        tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
-        labels = {
-            "num_labels": len(LABELS),
-            "id2label": dict(enumerate(LABELS)),
-            "label2id": {name: i for i, name in enumerate(LABELS)},
-        }
-        if config.init == "random":
-            from transformers import XLMConfig
+    key = "xnli.model_name_or_path"
+    labels = {
+        "num_labels": len(LABELS),
+        "id2label": dict(enumerate(LABELS)),
+        "label2id": {name: i for i, name in enumerate(LABELS)},
+    }
+    if config.init == "random":
+        from transformers import XLMConfig
 
+        try:
             model = XLMForSequenceClassification(
                 XLMConfig.from_pretrained(config.model_name_or_path, **labels)
             )
-        else:
-            model = XLMForSequenceClassification.from_pretrained(config.model_name_or_path, **labels)
-    except (
-        OSError,
-        ValueError,
-        TypeError,
-    ) as err:  # a broken directory (no vocab.json: TypeError), a bad hub id
-        raise ConfigError(
-            f"xnli.model_name_or_path: cannot load {config.model_name_or_path} ({one_line(err)})"
-        ) from None
+        except (OSError, ValueError) as err:
+            raise ConfigError(
+                f"{key}: cannot read the model config in {config.model_name_or_path} ({err})"
+            ) from None
+    else:
+        model = load_weights(XLMForSequenceClassification, config.model_name_or_path, key, **labels)
+    tokenizer = load_tokenizer(config.model_name_or_path, key)
     langs = train_languages(config)
     check_languages(
         model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path"
@@ -197,10 +139,14 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
 
     encode = {"tokenizer": tokenizer, "max_len": config.max_seq_length, "num_proc": config.num_proc}
     train_ds = encode_rows(train_rows, **encode)
-    dev_ds = {lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in dev.items()}
-    test_ds = {
-        lang: encode_rows([{**r, "lang": lang} for r in rows], **encode) for lang, rows in test.items()
-    }
+    # evaluation sets sorted by length: less padding per batch, the same accuracies
+    dev_ds, test_ds = (
+        {
+            lang: encode_rows([{**r, "lang": lang} for r in rows], **encode, sort_by_length=True)
+            for lang, rows in split.items()
+        }
+        for split in (dev, test)
+    )
 
     if config.eval_language_ids == "train_language":
         train_id = tokenizer.lang2id[langs[0]]
@@ -212,7 +158,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     selected = config.train_language if config.selected_by == "train_language" and len(langs) == 1 else "avg"
     if selected != "avg" and selected not in dev_ds:
         raise ConfigError(f"xnli.selected_by: no dev set for {selected!r} in {config.eval}")
-    args.metric_for_best_model = f"{selected}_accuracy"
+    args.metric_for_best_model = f"accuracy.{selected}"  # eval_accuracy.<lang> (see xnli_trainer)
     args.greater_is_better = True
     run_dir.record(recipe)
     trainer = XnliTrainer(
@@ -224,7 +170,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         processing_class=tokenizer,
     )
     stopper = watch_for_signals(trainer)
-    trainer.train(resume_from_checkpoint=resume_checkpoint(args))
+    trainer.train(resume_from_checkpoint=checkpoint)
     raise_if_stopped(stopper, args.output_dir)
     trainer.save_model(args.output_dir)
 
@@ -256,11 +202,15 @@ def _load_split(config: XnliConfig, split: str) -> dict[str, list[dict]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import sys
+    """``xlm-hf finetune-xnli --config RECIPE`` (also ``python -m xlm_hf.finetune_xnli``)."""
+    return run_command("finetune-xnli", DESCRIPTION, argv, _command, resumable=True)
 
-    from xlm_hf.cli import main as cli_main
 
-    return cli_main(["finetune-xnli", *(argv if argv is not None else sys.argv[1:])])
+def _command(config: str, overrides: list[str]) -> None:
+    recipe = load_recipe(config, overrides)
+    results = run(recipe)
+    print(results["table"])
+    print(f"xnli_results.json and xnli_results.md in {recipe.training.output_dir}")
 
 
 if __name__ == "__main__":

@@ -23,20 +23,19 @@ from transformers.cache_utils import EncoderDecoderCache
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.xlm.modeling_xlm import MultiHeadAttention
 
-from xlm_hf import fast_training
-from xlm_hf.config import ConfigError, DataConfig, ModelConfig
-from xlm_hf.errors import one_line
+from xlm_hf import cpu_kernels
+from xlm_hf.config import DataConfig, ModelConfig
+from xlm_hf.errors import ConfigError, one_line
+from xlm_hf.special_tokens import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
-
-IGNORE_INDEX = -100
 
 
 class XLMWithTargetedLMHead(XLMWithLMHeadModel):
     """`XLMWithLMHeadModel` whose loss and logits cover the target positions only.
 
     With ``labels``, ``logits`` has shape [n_targets, vocab] in row-major order of the targets;
-    a training step that takes `fast_training`'s path (`uses_fast_training`) returns the loss only.
+    a training step that takes `cpu_kernels`'s path (`uses_cpu_kernels`) returns the loss only.
     Without labels it behaves exactly like the parent (full logits), so pipelines work on it too.
     Given ``num_items_in_batch`` (the targets of a whole optimizer step: every accumulated
     micro-batch on every rank, counted by `Trainer`), the loss is the target sum divided by it, so
@@ -44,7 +43,7 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
     """
 
     accepts_loss_kwargs = True  # Trainer then counts targets across micro-batches and ranks
-    training_kernels = "auto"  # recipe model.training_kernels: auto | xlm_hf | hf (see uses_fast_training)
+    training_kernels = "auto"  # recipe model.training_kernels: auto | xlm_hf | hf (see uses_cpu_kernels)
 
     def forward(
         self,
@@ -61,15 +60,15 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
                 input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids
             )
         causal = self.transformer.causal if causal is None else bool(causal)
-        if labels is not None and self.uses_fast_training(input_ids):
+        if labels is not None and self.uses_cpu_kernels(input_ids):
             sdpa = isinstance(self.transformer.attentions[0], SdpaMultiHeadAttention)
             tied_weights = self.pred_layer.proj.weight is self.transformer.embeddings.weight
-            tied = fast_training.TiedGradient() if tied_weights else None
-            hidden = fast_training.encode(
+            tied = cpu_kernels.TiedGradient() if tied_weights else None
+            hidden = cpu_kernels.encode(
                 self.transformer, input_ids, attention_mask, langs, position_ids, causal, sdpa, tied
             )
             targets = labels != IGNORE_INDEX
-            loss = fast_training.target_cross_entropy(
+            loss = cpu_kernels.target_cross_entropy(
                 hidden[targets], self.pred_layer.proj, labels[targets], num_items_in_batch, tied
             )
             return MaskedLMOutput(loss=loss)  # no logits: they were never kept
@@ -92,8 +91,8 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
             loss = loss / num_items_in_batch
         return MaskedLMOutput(loss=loss, logits=logits)
 
-    def uses_fast_training(self, input_ids: torch.Tensor) -> bool:
-        """Whether this forward takes `fast_training`'s path: a training step with gradients and
+    def uses_cpu_kernels(self, input_ids: torch.Tensor) -> bool:
+        """Whether this forward takes `cpu_kernels`'s path: a training step with gradients and
         no autocast, on CPU for ``auto`` (on GPUs PyTorch's own dropout and attention kernels are
         fused already) or anywhere for ``xlm_hf``."""
         kernels = self.training_kernels
@@ -218,6 +217,20 @@ def check_languages(config: XLMConfig, tokenizer, languages: list[str], where: s
         )
 
 
+def load_weights(cls, path: str, key: str, **kwargs):
+    """``cls.from_pretrained(path)``, with a truncated or corrupt weights file (or a missing one)
+    reported as one line naming `key` and the file, instead of a safetensors traceback."""
+    try:
+        return cls.from_pretrained(path, **kwargs)
+    except (OSError, ValueError, TypeError, RuntimeError) as err:
+        reason = one_line(err)
+    except Exception as err:  # safetensors' SafetensorError derives from Exception only
+        if type(err).__name__ != "SafetensorError":
+            raise
+        reason = f"{one_line(err)}; the weights file is truncated or corrupt"
+    raise ConfigError(f"{key}: cannot load {path} ({reason})")
+
+
 def _check_model_dir(path: str) -> None:
     if Path(path).exists() and not (Path(path) / "config.json").exists():
         raise ConfigError(f"model.model_name_or_path: {path} has no config.json (not an HF model directory)")
@@ -258,7 +271,7 @@ def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) 
     if model.model_name_or_path:
         path = model.model_name_or_path
         _check_model_dir(path)
-        loaded = XLMWithTargetedLMHead.from_pretrained(path)
+        loaded = load_weights(XLMWithTargetedLMHead, path, "model.model_name_or_path")
         check_languages(loaded.config, tokenizer, languages, "model.model_name_or_path")
         loaded.config.mask_token_id = tokenizer.mask_token_id  # HF's XLMConfig default (0) is wrong
     else:

@@ -6,41 +6,35 @@ The output directory is a plain HF model + tokenizer, with ``results.json`` besi
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from xlm_hf import run_dir
-from xlm_hf.config import (
-    ConfigError,
-    DataConfig,
-    ModelConfig,
-    PretrainingArguments,
-    VocabConfig,
-    check_training,
-    load_sections,
-    resolve_mixed_precision,
-)
+from xlm_hf.atomic_files import write_json
+from xlm_hf.config import DataConfig, ModelConfig, VocabConfig, check_pretraining_sections
+from xlm_hf.errors import require
+from xlm_hf.launch import run_command
+from xlm_hf.recipe_loader import load_sections
 
 logger = logging.getLogger(__name__)
+
+DESCRIPTION = "pretrain XLMWithLMHeadModel with CLM / MLM / TLM"
 
 
 @dataclass
 class PretrainRecipe:
     data: DataConfig
     model: ModelConfig
-    training: PretrainingArguments
+    training: Any  # xlm_hf.training_args.PretrainingArguments
     vocab: VocabConfig | None = None
 
 
 def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> PretrainRecipe:
+    from xlm_hf.training_args import PretrainingArguments, check_training, resolve_mixed_precision
+
     sections = load_sections(
         path,
         list(overrides) if not isinstance(overrides, dict) else overrides,
@@ -48,105 +42,78 @@ def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) ->
         optional=("vocab",),
     )
     recipe = PretrainRecipe(**sections)
-    validate(recipe)
-    resolve_mixed_precision(recipe.training)
+    check_pretraining_sections(recipe.data, recipe.model, recipe.vocab)
+    args = recipe.training
+    require(
+        args.max_steps is not None and args.max_steps > 0,
+        "training.max_steps",
+        "pretraining streams are endless; set max_steps > 0",
+    )
+    check_training(args)
+    require(
+        not args.load_best_model_at_end,
+        "training.load_best_model_at_end",
+        "not supported for pretraining (keep the last model)",
+    )
+    resolve_mixed_precision(args)
     return recipe
 
 
-def validate(recipe: PretrainRecipe) -> None:
-    """Checks across sections, before any work starts."""
-    data, model, args = recipe.data, recipe.model, recipe.training
-    if data.max_seq_length > model.max_position_embeddings:
-        raise ConfigError("data.max_seq_length: longer than model.max_position_embeddings")
-    if "tlm" in data.objectives and data.tlm_max_len + 2 > model.max_position_embeddings:
-        raise ConfigError("data.tlm_max_len: a TLM half would not fit model.max_position_embeddings")
-    if args.max_steps is None or args.max_steps <= 0:
-        raise ConfigError("training.max_steps: pretraining streams are endless; set max_steps > 0")
-    check_training(args)
-    if recipe.vocab is not None:
-        extra = [lang for lang in data.languages if lang not in recipe.vocab.languages]
-        if extra:
-            raise ConfigError(f"data.languages: {extra} are not in vocab.languages")
-    if args.load_best_model_at_end:
-        raise ConfigError(
-            "training.load_best_model_at_end: not supported for pretraining (keep the last model)"
-        )
-    if not (model.tokenizer or recipe.vocab or model.model_name_or_path):
-        raise ConfigError(
-            "model.tokenizer: give a tokenizer directory, a vocab section or model.model_name_or_path"
-        )
-
-
 def tokenizer_dir(recipe: PretrainRecipe) -> Path:
-    """The local tokenizer directory: learned from the `vocab` section when missing, or fetched
-    once from the hub when `model.tokenizer` is a hub id (e.g. a published XLM vocabulary)."""
-    from xlm_hf.vocab import build_vocab
+    """The local tokenizer directory: learned from the `vocab` section when missing (and refused
+    when the one there was learned with other settings), or fetched once from the hub when
+    `model.tokenizer` is a hub id (e.g. a published XLM vocabulary)."""
+    from xlm_hf.tokenizer_files import check_tokenizer_dir, fetch_hub_tokenizer, looks_like_hub_id
+    from xlm_hf.vocab import build_vocab, check_reusable
 
+    key = "model.tokenizer" if recipe.model.tokenizer else "vocab.output_dir"
     name = recipe.model.tokenizer or (
         recipe.vocab.output_dir if recipe.vocab else recipe.model.model_name_or_path
     )
     path = Path(name)
+    learned_here = recipe.vocab is not None and Path(recipe.vocab.output_dir).resolve() == path.resolve()
     if (path / "vocab.json").exists():
+        if learned_here:
+            check_reusable(recipe.vocab)
+        check_tokenizer_dir(path, key)
         return path
-    if recipe.vocab is not None and Path(recipe.vocab.output_dir).resolve() == path.resolve():
+    if learned_here:
         logger.info("no tokenizer at %s yet: learning it from the recipe's vocab section", path)
         return build_vocab(recipe.vocab)
-    if not path.exists() and name.count("/") == 1 and not name.startswith((".", "/")):
-        from transformers import XLMTokenizer
-
-        local = Path(recipe.training.output_dir) / "source-tokenizer"
-        if not (local / "vocab.json").exists():
-            XLMTokenizer.from_pretrained(name).save_pretrained(str(local))  # hub id: needs network once
-        return local
-    raise ConfigError(f"model.tokenizer: {path} has no vocab.json (build it with `xlm-hf vocab`)")
-
-
-def resume_checkpoint(args) -> str | None:
-    """``resume_from_checkpoint``: a path, or ``last`` for the newest completely written checkpoint
-    in output_dir (one cut short by a kill while saving is skipped)."""
-    from xlm_hf.checkpoints import last_complete, written_completely
-
-    value = args.resume_from_checkpoint
-    if value in (None, "", "false", "False"):
-        return None
-    if value in ("last", "latest", "true", "True"):
-        found = last_complete(args.output_dir) if os.path.isdir(args.output_dir) else None
-        if found is None:
-            logger.warning(
-                "resume_from_checkpoint=%s but %s holds no checkpoint: starting fresh", value, args.output_dir
-            )
-        return found
-    if not Path(value).is_dir():
-        raise ConfigError(f"training.resume_from_checkpoint: {value} is not a checkpoint directory")
-    if not written_completely(value):
-        raise ConfigError(f"training.resume_from_checkpoint: {value} was not completely written")
-    return value
+    if not path.exists() and looks_like_hub_id(name):
+        return fetch_hub_tokenizer(name, Path(recipe.training.output_dir) / "source-tokenizer", key)
+    check_tokenizer_dir(path, key)  # names what is missing
+    return path
 
 
 def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tuple[Any, Any, str | None]:
     """(trainer, pretraining data, checkpoint to resume from): everything up to ``train()``.
 
-    `callbacks`: extra `TrainerCallback`s (``make bench`` times steps with one).
+    Every input is checked before the first write: the recipe, the input files, the tokenizer,
+    the model directory and its weights, the checkpoint to resume from; only then are corpora
+    tokenised into the cache. `callbacks`: extra `TrainerCallback`s (``make bench`` times steps).
     """
-    from transformers import XLMTokenizer, set_seed
+    from transformers import set_seed
 
-    from xlm_hf.checkpoints import watch_for_signals
+    from xlm_hf.checkpoints import resume_checkpoint
     from xlm_hf.data.corpora import load_corpora, resolve_sources
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
     from xlm_hf.modeling import check_model_inputs, load_pretraining_model
+    from xlm_hf.tokenizer_files import load_tokenizer
     from xlm_hf.trainer import PretrainTrainer
 
     data_cfg, args = recipe.data, recipe.training
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
+    checkpoint = resume_checkpoint(args)
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
         resolve_sources(data_cfg)  # every input file exists before a vocabulary is learned
         tok_dir = tokenizer_dir(recipe)
-        tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
+        tokenizer = load_tokenizer(tok_dir, "model.tokenizer")
         check_model_inputs(recipe.model, data_cfg, tokenizer)  # languages, lengths: before any corpus
+        model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)  # weights readable
         corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
-    model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
     data = build_pretraining_data(
         data_cfg,
         corpora,
@@ -175,9 +142,7 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
         )
     if not data.validation:
         logger.warning("no validation data: evaluation is off")
-        args.eval_strategy = "no"
 
-    checkpoint = resume_checkpoint(args)
     run_dir.record(recipe)
     trainer = PretrainTrainer(
         model=model,
@@ -187,17 +152,19 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
         processing_class=tokenizer,
         callbacks=list(callbacks) or None,
     )
-    trainer.stopper = watch_for_signals(trainer)
-    if checkpoint:  # the mixture replays its draws up to the checkpoint without building those batches
-        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-        mixture.start = state["global_step"] * args.gradient_accumulation_steps
-        args.ignore_data_skip = True
-        trainer.resume_rng_from = checkpoint
+    if checkpoint:
+        trainer.resume_from(checkpoint)
     return trainer, data, checkpoint
 
 
 def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``."""
+    """Train, evaluate per language, save the HF model + tokenizer and ``results.json``.
+
+    After ``--resume`` the figures cover the whole run (every segment), and ``initial_eval`` is
+    the first segment's.
+    """
+    import torch
+
     from xlm_hf.checkpoints import raise_if_stopped
     from xlm_hf.trainer import nested_eval
 
@@ -205,27 +172,32 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     trainer, data, checkpoint = build_trainer(recipe, callbacks)
     # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
-    initial = {} if checkpoint or sharded or not data.validation else nested_eval(trainer.evaluate())
-    trainer.eval_seconds = 0.0
-    started = time.time()
+    if not checkpoint and not sharded and data.validation:
+        trainer.initial_eval = nested_eval(trainer.evaluate())
+    first_step = trainer.before.global_step
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     raise_if_stopped(trainer.stopper, args.output_dir)
-    elapsed = time.time() - started
+    segment_steps = train_output.global_step - first_step
+    totals = trainer.totals(
+        train_output.training_loss * segment_steps, train_output.metrics.get("train_runtime", 0.0)
+    )
     step, metrics = trainer.last_eval or (-1, {})
     if data.validation and step != trainer.state.global_step:
         metrics = trainer.evaluate()
     trainer.save_model(args.output_dir)  # model + tokenizer (the trainer's processing_class)
     trainer.save_state()  # trainer_state.json: the per-step log history
 
-    tokens = trainer.accelerator.reduce(torch.tensor(trainer.train_tokens, device=args.device), "sum").item()
+    reduce = trainer.accelerator.reduce
+    tokens = int(reduce(torch.tensor(totals.train_tokens, device=args.device), "sum").item())
     results = {
-        "train_loss": train_output.training_loss,
-        "train_runtime": train_output.metrics.get("train_runtime", elapsed),
+        "train_loss": totals.loss_sum / max(train_output.global_step, 1),
+        "train_runtime": totals.train_runtime,
         "train_steps": train_output.global_step,
-        "train_tokens": int(tokens),
-        "train_tokens_per_second": tokens / max(elapsed - trainer.eval_seconds, 1e-9),  # without evaluation
+        "train_tokens": tokens,
+        "train_seconds": totals.train_seconds,  # in training steps: evaluation excluded
+        "train_tokens_per_second": tokens_per_second(tokens, totals.train_seconds),
         "eval": nested_eval(metrics),
-        "initial_eval": initial,
+        "initial_eval": trainer.initial_eval,
         "packing_efficiency": data.packing,
         "tlm_pairs_dropped": data.dropped_pairs,
         "sampling": {name: prob for name, prob, _ in trainer.mixture.describe()},
@@ -240,8 +212,19 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     return results
 
 
+#: below this much training time a rate means nothing (a run of a step or two, timer resolution)
+MIN_SECONDS_FOR_A_RATE = 0.01
+
+
+def tokens_per_second(tokens: int, seconds: float) -> float | None:
+    """`tokens` / `seconds`, or None when the time is too short to give a rate."""
+    return tokens / seconds if seconds >= MIN_SECONDS_FOR_A_RATE else None
+
+
 def peak_memory_mb() -> float:
     """This process's high-water mark: GPU memory allocated by torch, else the CPU resident set."""
+    import torch
+
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
     import resource
@@ -249,23 +232,11 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write atomically: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, payload: dict) -> None:
-    write_text(path, json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
-
-
 def summary(results: dict[str, Any]) -> str:
     """A readable end-of-run table: per objective and language, initial → final perplexity."""
     lines = [
         f"steps {results['train_steps']}  loss {results['train_loss']:.3f}  "
-        f"{results['train_runtime']:.0f}s  {results['train_tokens_per_second']:.0f} tokens/s",
+        f"{results['train_runtime']:.0f}s  {_rate(results['train_tokens_per_second'])} tokens/s",
         f"{'metric':<10} {'lang':<7} {'start':>10} {'end':>10}",
     ]
     for metric, per_lang in results["eval"].items():
@@ -276,12 +247,21 @@ def summary(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    import sys
+    """``xlm-hf pretrain --config RECIPE`` (also ``python -m xlm_hf.pretrain``)."""
+    return run_command("pretrain", DESCRIPTION, argv, _command, resumable=True)
 
-    from xlm_hf.cli import main as cli_main
 
-    return cli_main(["pretrain", *(argv if argv is not None else sys.argv[1:])])
+def _command(config: str, overrides: list[str]) -> None:
+    recipe = load_recipe(config, overrides)
+    results = run(recipe)
+    if recipe.training.process_index == 0:  # one summary, not one per data-parallel rank
+        print(summary(results))
+        print(f"model, tokenizer and results.json in {recipe.training.output_dir}")
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
+from xlm_hf.atomic_files import check_can_write, write_text
+from xlm_hf.checkpoints import resume_requested
 from xlm_hf.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ def check(recipe: Any) -> None:
     """Refuse (ConfigError) an output directory holding a different run; see the module docstring."""
     args = recipe.training
     out = Path(args.output_dir)
+    check_can_write(out, "training.output_dir")
     # source-tokenizer: a hub tokenizer fetched into output_dir before training (pretrain.tokenizer_dir)
     if not out.is_dir() or not [p for p in out.iterdir() if p.name != "source-tokenizer"]:
         if out.exists() and not out.is_dir():
@@ -77,7 +79,7 @@ def check(recipe: Any) -> None:
     if getattr(args, "overwrite_output_dir", False):
         logger.warning("%s holds files of an earlier run: overwriting them (overwrite_output_dir)", out)
         return
-    resume = args.resume_from_checkpoint not in (None, "", "false", "False")
+    resume = resume_requested(args)
     recorded = _read(out / RUN_FILE)
     if recorded is None:
         if resume:
@@ -102,11 +104,8 @@ def record(recipe: Any) -> None:
         return
     values = settings(recipe)
     digest = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{RUN_FILE}.tmp"
-    tmp.write_text(json.dumps({"fingerprint": digest, "settings": values}, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, out / RUN_FILE)
+    payload = {"fingerprint": digest, "settings": values}
+    write_text(Path(args.output_dir) / RUN_FILE, json.dumps(payload, indent=1, sort_keys=True) + "\n")
 
 
 def _read(path: Path) -> dict[str, Any] | None:

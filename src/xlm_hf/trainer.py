@@ -7,16 +7,23 @@ yields whole batches), `compute_loss` (switches causal attention per batch and c
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 from transformers import Trainer
 
+from xlm_hf.checkpoints import watch_for_signals
 from xlm_hf.data.streams import MixtureBatches
+from xlm_hf.special_tokens import IGNORE_INDEX
+
+#: written into every checkpoint (one per rank): what the run did before it, for resumed runs' totals
+TOTALS_FILE = "xlm_hf_totals-{rank}.json"
 
 
 @dataclass
@@ -32,8 +39,32 @@ def metric_names(objective: str) -> tuple[str, str]:
     return f"{objective}_ppl", f"{objective}_acc"
 
 
+@dataclass
+class RunTotals:
+    """What all segments of a run (one per ``--resume``) did together, up to `global_step`.
+
+    `loss_sum` adds the per-step training losses (as `Trainer` sums them); `train_seconds` is wall
+    time in training, evaluation excluded; `train_tokens` counts this rank's non-pad tokens.
+    """
+
+    global_step: int = 0
+    loss_sum: float = 0.0
+    train_tokens: int = 0
+    train_seconds: float = 0.0
+    train_runtime: float = 0.0
+    initial_eval: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, checkpoint: str | Path, rank: int) -> RunTotals:
+        """The totals saved in `checkpoint` (zeros for a checkpoint written by an older xlm-hf)."""
+        path = Path(checkpoint) / TOTALS_FILE.format(rank=rank)
+        return cls(**json.loads(path.read_text())) if path.exists() else cls()
+
+
 class PretrainTrainer(Trainer):
     def __init__(self, *args, mixture: MixtureBatches, validation: Sequence[ValidationSet] = (), **kwargs):
+        if not validation:  # nothing to evaluate: turn evaluation off rather than fail in Trainer
+            kwargs["args"].eval_strategy = "no"
         # eval_dataset only tells Trainer that evaluation exists; `evaluate` reads `validation`
         super().__init__(*args, train_dataset=mixture, eval_dataset=list(validation) or None, **kwargs)
         self.mixture = mixture
@@ -42,6 +73,48 @@ class PretrainTrainer(Trainer):
         self.eval_seconds = 0.0  # time spent in evaluate(), excluded from tokens/s
         self.last_eval: tuple[int, dict[str, float]] | None = None  # (step, metrics): no re-evaluation
         self.resume_rng_from: str | None = None  # checkpoint whose RNG states the first step restores
+        self.before = RunTotals()  # what earlier segments of this run did (see `resume_from`)
+        self.initial_eval: dict = {}
+        self.segment_started = time.perf_counter()
+        self.stopper = watch_for_signals(self)
+
+    def resume_from(self, checkpoint: str) -> None:
+        """Continue the run saved in `checkpoint`: the mixture replays its draws up to it without
+        building those batches (so `Trainer` must not skip data itself), dropout continues from
+        its RNG states, and the run's totals start from what it had done."""
+        state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+        self.mixture.start = state["global_step"] * self.args.gradient_accumulation_steps
+        self.args.ignore_data_skip = True
+        self.resume_rng_from = checkpoint
+        self.before = RunTotals.read(checkpoint, self.args.process_index)
+        self.initial_eval = self.before.initial_eval
+
+    def train(self, *args, **kwargs):
+        self.segment_started = time.perf_counter()
+        self.eval_seconds = 0.0
+        return super().train(*args, **kwargs)
+
+    def totals(self, segment_loss_sum: float, segment_runtime: float) -> RunTotals:
+        """The run's totals now: earlier segments plus this one (this rank's tokens)."""
+        return RunTotals(
+            global_step=self.state.global_step,
+            loss_sum=self.before.loss_sum + segment_loss_sum,
+            train_tokens=self.before.train_tokens + self.train_tokens,
+            train_seconds=self.before.train_seconds
+            + max(time.perf_counter() - self.segment_started - self.eval_seconds, 0.0),
+            train_runtime=self.before.train_runtime + segment_runtime,
+            initial_eval=self.initial_eval,
+        )
+
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+        if folder.is_dir():  # the loss so far: what Trainer has drained plus what it has not yet
+            loss = self._total_loss_scalar + float(self._tr_loss)
+            runtime = time.perf_counter() - self.segment_started
+            totals = self.totals(loss, runtime)
+            path = folder / TOTALS_FILE.format(rank=self.args.process_index)
+            path.write_text(json.dumps(asdict(totals), indent=1) + "\n")
 
     def get_train_dataloader(self) -> DataLoader:
         # batches are built by the mixture (one objective and language each); no re-batching
@@ -75,7 +148,8 @@ class PretrainTrainer(Trainer):
     def evaluate(
         self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"
     ) -> dict[str, float]:
-        """``eval.<objective>_ppl.<lang>`` and ``eval.<objective>_acc.<lang>`` for every validation set."""
+        """``eval_<objective>_ppl.<lang>`` and ``eval_<objective>_acc.<lang>`` for every validation set
+        (the toolkit's one metric scheme, ``eval_<metric>.<name>``, as XNLI's ``eval_accuracy.en``)."""
         started = time.perf_counter()
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
@@ -89,13 +163,13 @@ class PretrainTrainer(Trainer):
                 batch.pop("source", None)
                 with self.accelerator.autocast():
                     out = model(**batch, causal=bool(causal))
-                targets = batch["labels"][batch["labels"] != -100]
+                targets = batch["labels"][batch["labels"] != IGNORE_INDEX]
                 nll += float(out.loss) * len(targets)
                 correct += int((out.logits.argmax(-1) == targets).sum())
                 count += len(targets)
             ppl_key, acc_key = metric_names(vset.objective)
-            metrics[f"{metric_key_prefix}.{ppl_key}.{vset.name}"] = math.exp(min(nll / max(count, 1), 50.0))
-            metrics[f"{metric_key_prefix}.{acc_key}.{vset.name}"] = correct / max(count, 1)
+            metrics[f"{metric_key_prefix}_{ppl_key}.{vset.name}"] = math.exp(min(nll / max(count, 1), 50.0))
+            metrics[f"{metric_key_prefix}_{acc_key}.{vset.name}"] = correct / max(count, 1)
         model.train(was_training)
         self.eval_seconds += time.perf_counter() - started
         self.last_eval = (self.state.global_step, metrics)
@@ -105,10 +179,11 @@ class PretrainTrainer(Trainer):
 
 
 def nested_eval(metrics: dict[str, float], prefix: str = "eval") -> dict[str, dict[str, float]]:
-    """``{"eval.mlm_ppl.en": x}`` → ``{"mlm_ppl": {"en": x}}`` (the results.json layout)."""
+    """``{"eval_mlm_ppl.en": x}`` → ``{"mlm_ppl": {"en": x}}`` (the results.json layout)."""
     out: dict[str, dict[str, float]] = {}
     for key, value in metrics.items():
-        parts = key.split(".")
-        if len(parts) == 3 and parts[0] == prefix:
-            out.setdefault(parts[1], {})[parts[2]] = value
+        if not key.startswith(f"{prefix}_") or "." not in key:
+            continue
+        metric, name = key[len(prefix) + 1 :].rsplit(".", 1)
+        out.setdefault(metric, {})[name] = value
     return out

@@ -9,39 +9,33 @@ Merges are learned by the compiled `tokenizers` BPE trainer; Python only normali
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import json
 import logging
 import math
-import os
 import random
-import shutil
-import tempfile
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from multiprocessing import Pool
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from xlm_hf.config import ConfigError, VocabConfig
+from xlm_hf.atomic_files import atomic_directory, write_json
+from xlm_hf.config import VocabConfig
 from xlm_hf.data.textfiles import non_blank_lines
+from xlm_hf.errors import ConfigError
+from xlm_hf.launch import run_command
+from xlm_hf.sampling import smoothed_probabilities
+from xlm_hf.special_tokens import SPECIAL_TOKENS
 from xlm_hf.text import pretokenize
 
 logger = logging.getLogger(__name__)
 
-SPECIAL_TOKENS = ["<s>", "</s>", "<pad>", "<unk>"] + [f"<special{i}>" for i in range(10)]
 EOW = "</w>"
 META_FILE = "xlm_hf_vocab.json"
-
-
-def smoothed_probabilities(counts: Sequence[int], alpha: float) -> list[float]:
-    """p_i ∝ (n_i / N)^alpha: alpha < 1 raises the share of small languages."""
-    total = sum(counts)
-    weights = [(n / total) ** alpha if n else 0.0 for n in counts]
-    norm = sum(weights)
-    return [w / norm for w in weights]
 
 
 def language_files(config: VocabConfig) -> dict[str, list[Path]]:
@@ -80,7 +74,7 @@ def sample_sentences(
     """Draw round(p_l · per_language · L) sentences per language; lines repeat when a language is small."""
     rng = random.Random(seed)
     langs = list(lines_per_lang)
-    probs = smoothed_probabilities([len(lines_per_lang[lang]) for lang in langs], alpha)
+    probs = smoothed_probabilities([len(lines_per_lang[lang]) for lang in langs], alpha).tolist()
     total = per_language * len(langs)
     sampled = {}
     for lang, p in zip(langs, probs):
@@ -174,6 +168,45 @@ def order_vocabulary(
     return SPECIAL_TOKENS + sorted(pool, key=lambda t: (-counts.get(t, 0), t))
 
 
+#: VocabConfig fields that do not change the vocabulary learned (where and how fast it is written)
+_NOT_SETTINGS = ("output_dir", "num_proc")
+_PATHS = ("data_dir", "files")
+
+
+def recorded_settings(config: VocabConfig) -> dict:
+    """The fields of `config` that decide the vocabulary: what ``xlm_hf_vocab.json`` records."""
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_SETTINGS}
+    return json.loads(json.dumps(values))
+
+
+def check_reusable(config: VocabConfig) -> None:
+    """Refuse to reuse the tokenizer in ``config.output_dir`` when it was learned with other settings.
+
+    A run names its vocabulary by the recipe's `vocab` section; training with a directory that
+    section did not make would record a vocabulary that was never used.
+    """
+    meta_path = Path(config.output_dir) / META_FILE
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("settings")
+    except (OSError, ValueError):
+        recorded = None
+    if recorded is None:
+        raise ConfigError(
+            f"vocab.output_dir: {config.output_dir} holds a tokenizer without recorded vocab settings "
+            f"({META_FILE}); rebuild it with `xlm-hf vocab`, or point model.tokenizer at it and drop the "
+            "vocab section"
+        )
+    mine = recorded_settings(config)
+    # paths are recorded but not compared: the same corpus reached from another clone or mount is
+    # the same vocabulary
+    for key in sorted((set(recorded) | set(mine)) - set(_PATHS)):
+        if recorded.get(key) != mine.get(key):
+            raise ConfigError(
+                f"vocab.{key}: {config.output_dir} was learned with {key}={recorded.get(key)!r}, the recipe "
+                f"says {mine.get(key)!r}; rebuild it (`xlm-hf vocab`) or choose another vocab.output_dir"
+            )
+
+
 def build_vocab(config: VocabConfig) -> Path:
     """Learn the vocabulary described by `config` and write a loadable tokenizer directory."""
     from tokenizers import Tokenizer
@@ -213,14 +246,7 @@ def build_vocab(config: VocabConfig) -> Path:
     )
     vocab = order_vocabulary(tokens, word_counts, lambda w: [t.value for t in bpe.tokenize(w)], alphabet)
 
-    output_dir = Path(config.output_dir)
-    if output_dir.exists() and any(output_dir.iterdir()) and not (output_dir / "vocab.json").exists():
-        raise ConfigError(
-            f"vocab.output_dir: {output_dir} exists and is not a vocabulary: refusing to replace it"
-        )
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    with atomic_directory(output_dir, replace=True) as tmp:
         (tmp / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(vocab)}, ensure_ascii=False))
         (tmp / "merges.txt").write_text("".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
         lang2id = {lang: i for i, lang in enumerate(languages)}
@@ -233,6 +259,7 @@ def build_vocab(config: VocabConfig) -> Path:
         )
         tokenizer.save_pretrained(str(tmp))
         meta = {
+            "settings": recorded_settings(config),
             "languages": languages,
             "alpha": config.alpha,
             "vocab_size": len(vocab),
@@ -241,18 +268,13 @@ def build_vocab(config: VocabConfig) -> Path:
             "sampled": {lang: len(sampled[lang]) for lang in languages},
             "seed": config.seed,
         }
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+        write_json(tmp / META_FILE, meta)
         if any(heldout.values()):
             (tmp / "heldout").mkdir()
             for lang, held in heldout.items():
                 (tmp / "heldout" / f"{lang}.txt").write_text(
                     "".join(s + "\n" for s in held), encoding="utf-8"
                 )
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        os.replace(tmp, output_dir)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     logger.info("vocabulary of %d tokens (%d merges) written to %s", len(vocab), len(merges), output_dir)
     return output_dir
 
@@ -286,12 +308,20 @@ def _bpe_json(tokens: list[str], merges: list[tuple[str, str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m xlm_hf.vocab --config RECIPE`` (the same as ``xlm-hf vocab``)."""
-    import sys
+    """``xlm-hf vocab --config RECIPE`` (also ``python -m xlm_hf.vocab``)."""
+    return run_command("vocab", DESCRIPTION, argv, _command)
 
-    from xlm_hf.cli import main as cli_main
 
-    return cli_main(["vocab", *(argv if argv is not None else sys.argv[1:])])
+DESCRIPTION = "learn an XLM BPE vocabulary into a tokenizer directory"
+
+
+def _command(config: str, overrides: list[str]) -> None:
+    from xlm_hf.recipe_loader import load_sections
+
+    # a vocab recipe, or a pretraining recipe (its vocab section); the other sections are not read
+    sections = load_sections(config, overrides, {"vocab": VocabConfig}, ignore=("data", "model", "training"))
+    path = build_vocab(sections["vocab"])
+    print(f"vocabulary written to {path}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.integration.test_pretrain_cli import tiny_recipe
+from tests.conftest import tiny_recipe
 from xlm_hf.cli import main
 
 pytestmark = pytest.mark.slow

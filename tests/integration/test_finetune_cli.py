@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import tiny_recipe
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.cli import main
-
-from .test_pretrain_cli import tiny_recipe
+from xlm_hf.xnli_trainer import XnliTrainer
 
 pytestmark = pytest.mark.slow
 LANGS = ["en", "fr", "es", "de"]
@@ -135,11 +135,20 @@ def test_sigterm_during_fine_tuning_saves_and_resume_finishes(pretrained, tmp_pa
     assert not (tmp_path / "xnli" / "xnli_results.json").exists()
     # the same settings, a shorter run: resume continues from the checkpoint and finishes
     step = int(checkpoints[0].name.split("-")[1])
-    assert (
-        main(["finetune-xnli", "--config", str(recipe), "training.max_steps=" + str(step + 2), "--resume"])
-        == 0
-    )
-    assert json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())["dev"]["en"] >= 0
+    steps_run = []
+    real_step = XnliTrainer.training_step
+
+    def counted(self, *args, **kwargs):
+        steps_run.append(self.state.global_step)
+        return real_step(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(XnliTrainer, "training_step", counted)
+        resumed = ["finetune-xnli", "--config", str(recipe), f"training.max_steps={step + 2}", "--resume"]
+        assert main(resumed) == 0
+    assert steps_run == [step, step + 1]  # continued at its checkpoint's step: two steps, not all
+    dev = json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())["dev"]
+    assert set(dev) == {*LANGS, "avg"} and all(0 <= acc <= 1 for acc in dev.values())
 
 
 def _weights(directory: Path) -> dict:
@@ -176,16 +185,16 @@ def test_frozen_embeddings_stay_as_pretrained(pretrained, tmp_path):
 
 def test_evaluation_language_ids_can_be_the_training_language(pretrained, tmp_path, monkeypatch):
     """The diagnostic switch: every dev set is scored with `langs` = en, its text unchanged."""
-    from xlm_hf import xnli_training
+    from xlm_hf import xnli_trainer
 
     seen = {}
-    real = xnli_training.final_report
+    real = xnli_trainer.final_report
 
     def spy(trainer, splits):
         seen.update({lang: (ds["langs"][0][0], ds["input_ids"][0]) for lang, ds in splits["dev"].items()})
         return real(trainer, splits)
 
-    monkeypatch.setattr(xnli_training, "final_report", spy)
+    monkeypatch.setattr(xnli_trainer, "final_report", spy)
     recipe = xnli_recipe(tmp_path, pretrained / "model", test="no")
     args = ["finetune-xnli", "--config", str(recipe), "training.max_steps=1"]
     assert main([*args, "xnli.eval_language_ids=train_language"]) == 0

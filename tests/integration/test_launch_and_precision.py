@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pretrain_cli import tiny_recipe
+from tests.conftest import tiny_recipe
 from xlm_hf.cli import main
 
 pytestmark = pytest.mark.slow

@@ -10,57 +10,10 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from xlm_hf import SAMPLE_DIR
+from tests.conftest import tiny_recipe
 from xlm_hf.cli import main
 
 pytestmark = pytest.mark.slow
-
-
-def tiny_recipe(tmp: Path, **sections) -> Path:
-    recipe = {
-        "vocab": {
-            "languages": ["en", "fr"],
-            "data_dir": str(SAMPLE_DIR),
-            "output_dir": str(tmp / "vocab"),
-            "vocab_size": 1500,
-            "sentences_per_language": 600,
-        },
-        "data": {
-            "languages": ["en", "fr"],
-            "objectives": ["mlm", "tlm"],
-            "data_dir": str(SAMPLE_DIR),
-            "max_seq_length": 32,
-            "valid_size": 0.1,
-            "tlm_max_len": 40,
-            "cache_dir": str(tmp / "cache"),
-        },
-        "model": {
-            "tokenizer": str(tmp / "vocab"),
-            "emb_dim": 64,
-            "n_layers": 2,
-            "n_heads": 4,
-            "max_position_embeddings": 96,
-            "dropout": 0.0,
-            "attention_dropout": 0.0,
-        },
-        "training": {
-            "output_dir": str(tmp / "out"),
-            "max_steps": 40,
-            "per_device_train_batch_size": 8,
-            "learning_rate": 3e-3,
-            "warmup_steps": 5,
-            "eval_steps": 20,
-            "save_steps": 20,
-            "logging_steps": 10,
-            "seed": 0,
-            "disable_tqdm": True,
-        },
-    }
-    for name, values in sections.items():
-        recipe[name].update(values)
-    path = tmp / "recipe.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -112,12 +65,14 @@ def test_export_loads_with_transformers_alone_and_fills_masks(trained):
     fill = pipeline("fill-mask", model=model, tokenizer=tokenizer)
     predictions = fill("the weather is <special1> today .")
     assert len(predictions) == 5 and all(p["token_str"] for p in predictions)
-    assert predictions[0]["score"] >= predictions[-1]["score"]
+    # trained, not random: the best guess is far likelier than a uniform draw over the vocabulary
+    assert predictions[0]["score"] > 5 / len(tokenizer)
 
 
 def test_checkpoints_and_resume(trained):
     out = trained / "out"
     assert (out / "checkpoint-20").is_dir() and (out / "checkpoint-40").is_dir()
+    first = json.loads((out / "results.json").read_text())
     code = main(
         [
             "pretrain",
@@ -132,7 +87,13 @@ def test_checkpoints_and_resume(trained):
     state = json.loads((out / "checkpoint-50" / "trainer_state.json").read_text())
     assert state["global_step"] == 50
     results = json.loads((out / "results.json").read_text())
-    assert results["train_steps"] == 50 and results["initial_eval"] == {}
+    assert results["train_steps"] == 50
+    # the resumed run reports the whole run: both segments' tokens and time, the first's start
+    assert results["initial_eval"] == first["initial_eval"] != {}
+    assert results["train_tokens"] > first["train_tokens"]
+    assert results["train_runtime"] > first["train_runtime"]
+    steps_41_to_50 = results["train_tokens"] - first["train_tokens"]
+    assert steps_41_to_50 < first["train_tokens"] / 2  # 10 steps' worth, not 50
     # the same recipe with another learning rate is another run: refused, the directory untouched
     assert main(["pretrain", "--config", str(trained / "recipe.yaml"), "training.learning_rate=0.1"]) == 2
     assert json.loads((out / "run.json").read_text())["settings"]["training.learning_rate"] == 3e-3

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from xlm_hf.cli import main
-from xlm_hf.errors import XlmHfError
-from xlm_hf.reproduce import Step, StudyInterrupted, run_step
+from xlm_hf.errors import Interrupted, XlmHfError
+from xlm_hf.reproduce.plan import Step
+from xlm_hf.reproduce.run import run_step
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ["random", "mlm", "mlm-tlm"]
@@ -129,7 +130,7 @@ def _fake_popen(monkeypatch, code):
         calls.append(argv)
         return _FakeProcess(argv, code)
 
-    monkeypatch.setattr("xlm_hf.reproduce.subprocess.Popen", popen)
+    monkeypatch.setattr("xlm_hf.reproduce.run.subprocess.Popen", popen)
     return calls
 
 
@@ -153,11 +154,11 @@ def test_a_failed_step_names_its_log_and_a_stopped_one_keeps_the_signal(tmp_path
     ):
         run_step(step, tmp_path / "a.log")
     _fake_popen(monkeypatch, 128 + signal.SIGTERM)
-    with pytest.raises(StudyInterrupted) as stopped:
+    with pytest.raises(Interrupted) as stopped:
         run_step(step, tmp_path / "a.log")
     assert stopped.value.signum == signal.SIGTERM and "run the same command again" in str(stopped.value)
     _fake_popen(monkeypatch, -signal.SIGINT)  # killed by the signal before its handler was set
-    with pytest.raises(StudyInterrupted) as stopped:
+    with pytest.raises(Interrupted) as stopped:
         run_step(step, tmp_path / "a.log")
     assert stopped.value.signum == signal.SIGINT
 
@@ -177,10 +178,10 @@ def test_a_signal_to_the_study_reaches_the_step_once(tmp_path, monkeypatch):
         procs.append(Signalled(argv, 0))
         return procs[-1]
 
-    monkeypatch.setattr("xlm_hf.reproduce.subprocess.Popen", popen)
+    monkeypatch.setattr("xlm_hf.reproduce.run.subprocess.Popen", popen)
     step = Step("pretrain-mlm", ["pretrain"], tmp_path / "run", "results.json")
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(StudyInterrupted) as stopped:
+    with pytest.raises(Interrupted) as stopped:
         run_step(step, tmp_path / "a.log")
     assert procs[0].signals == [signal.SIGTERM] and stopped.value.signum == signal.SIGTERM
     assert signal.getsignal(signal.SIGTERM) is before  # the study's own handlers are back

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 
 import xlm_hf.data.collators as collators
 import xlm_hf.data.streams as streams
-import xlm_hf.xnli_training as xnli_training
+import xlm_hf.xnli_inputs as xnli_inputs
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.streams import tlm_example
 
 
-@pytest.mark.parametrize("module", [collators, streams, xnli_training], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [collators, streams, xnli_inputs], ids=lambda m: m.__name__)
 def test_docstring_examples_are_exact(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

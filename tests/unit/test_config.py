@@ -7,19 +7,12 @@ from pathlib import Path
 import pytest
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import (
-    ConfigError,
-    DataConfig,
-    PretrainingArguments,
-    VocabConfig,
-    build_section,
-    interpolate,
-    load_sections,
-    parse_overrides,
-    read_recipe_file,
-)
+from xlm_hf.config import DataConfig, VocabConfig
+from xlm_hf.errors import ConfigError
 from xlm_hf.finetune_xnli import load_recipe as load_xnli_recipe
 from xlm_hf.pretrain import load_recipe as load_pretrain_recipe
+from xlm_hf.recipe_loader import build_section, interpolate, load_sections, parse_overrides, read_recipe_file
+from xlm_hf.training_args import PretrainingArguments
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -199,3 +192,64 @@ def test_every_accelerate_config_loads_with_accelerates_own_loader(path):
 def test_recipe_directories_are_not_empty():
     for kind in ("pretrain", "xnli", "vocab", "accelerate"):
         assert _recipe_files(kind), kind
+
+
+def header_command(path: Path) -> tuple[dict[str, str], str, list[str]]:
+    """(environment, command, arguments) of the command a recipe's first line shows.
+
+    ``# [VAR=value ...] xlm-hf COMMAND ARGS  (make ...)`` or ``# accelerate launch ... -m
+    xlm_hf.MODULE ARGS``; the ``(make ...)`` note after two spaces is not part of the command.
+    """
+    import shlex
+
+    line = path.read_text().splitlines()[0].removeprefix("#").strip()
+    tokens = shlex.split(line.split("  (")[0])
+    env = {}
+    while tokens and "=" in tokens[0] and "." not in tokens[0].split("=")[0]:
+        key, value = tokens.pop(0).split("=", 1)
+        env[key] = value
+    if tokens[:1] == ["xlm-hf"]:
+        return env, tokens[1], tokens[2:]
+    assert tokens[:2] == ["accelerate", "launch"], f"{path.name}: the first line shows no command"
+    config_file = tokens[tokens.index("--config_file") + 1]
+    assert (RECIPES.parent / config_file).is_file(), f"{path.name}: no accelerate config {config_file}"
+    module = tokens[tokens.index("-m") + 1]
+    commands = {"xlm_hf.pretrain": "pretrain", "xlm_hf.finetune_xnli": "finetune-xnli"}
+    return env, commands[module], tokens[tokens.index("-m") + 2 :]
+
+
+RUNNABLE = [p for kind in ("pretrain", "xnli", "vocab", "reproduce") for p in _recipe_files(kind)]
+
+
+@pytest.mark.parametrize("path", RUNNABLE, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_recipe_header_is_a_command_that_loads_the_recipe(path, monkeypatch):
+    """The first line of a recipe is a command a user copies: it must parse, name this recipe,
+    and its overrides and environment must load it (the way `main` would, up to the work)."""
+    from xlm_hf.launch import parse_command_line
+    from xlm_hf.reproduce.plan import load_study
+
+    env, command, argv = header_command(path)
+    monkeypatch.chdir(RECIPES.parent)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config, overrides, _ = parse_command_line(command, "", argv, resumable=command != "vocab")
+    assert (RECIPES.parent / config).resolve() == path.resolve()
+    loaders = {
+        "pretrain": load_pretrain_recipe,
+        "finetune-xnli": load_xnli_recipe,
+        "reproduce": load_study,
+        "vocab": lambda c, o: load_sections(
+            c, o, {"vocab": VocabConfig}, ignore=("data", "model", "training")
+        ),
+    }
+    assert loaders[command](config, overrides)
+
+
+def test_a_header_with_the_environment_after_the_recipe_is_caught(tmp_path):
+    recipe = tmp_path / "bad.yaml"
+    recipe.write_text("# xlm-hf vocab --config bad.yaml DATA_DIR=../shared/data\nvocab: {}\n")
+    env, command, argv = header_command(recipe)
+    from xlm_hf.launch import parse_command_line
+
+    _, overrides, _ = parse_command_line(command, "", argv, resumable=False)
+    assert "DATA_DIR" in _error(load_sections, recipe, overrides, {"vocab": VocabConfig})

@@ -12,8 +12,9 @@ from datasets import Dataset
 
 import xlm_hf.data.corpora as corpora
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import ConfigError, DataConfig
+from xlm_hf.config import DataConfig
 from xlm_hf.data.corpora import load_corpora, split_indices
+from xlm_hf.errors import ConfigError
 
 
 def _config(cache_dir, **kwargs) -> DataConfig:

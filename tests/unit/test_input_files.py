@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from xlm_hf import SAMPLE_DIR, run_dir
-from xlm_hf.config import ConfigError, DataConfig, VocabConfig
+from xlm_hf.config import DataConfig, VocabConfig
 from xlm_hf.data.corpora import load_corpora, read_parallel, read_text
 from xlm_hf.data.textfiles import is_blank, read_text_lines
 from xlm_hf.data.xnli import read_pair_tsv
-from xlm_hf.errors import DataError, XlmHfError
+from xlm_hf.errors import ConfigError, DataError, XlmHfError
 
 
 def write(path: Path, data: bytes) -> Path:

@@ -6,9 +6,11 @@ import json
 
 import pytest
 import torch
-from transformers import XLMConfig, XLMWithLMHeadModel
+from transformers import XLMWithLMHeadModel
 
-from xlm_hf.config import ConfigError, ModelConfig
+from tests.conftest import tiny_xlm_config
+from xlm_hf.config import ModelConfig
+from xlm_hf.errors import ConfigError
 from xlm_hf.modeling import XLMWithTargetedLMHead, build_config, load_pretraining_model
 
 TINY = ModelConfig(
@@ -18,18 +20,7 @@ TINY = ModelConfig(
 
 def _tiny_model(n_langs: int = 2, causal: bool = False) -> XLMWithTargetedLMHead:
     torch.manual_seed(0)
-    config = XLMConfig(
-        vocab_size=60,
-        emb_dim=32,
-        n_layers=2,
-        n_heads=4,
-        max_position_embeddings=64,
-        n_langs=n_langs,
-        dropout=0.0,
-        attention_dropout=0.0,
-        causal=causal,
-        mask_token_id=5,
-    )
+    config = tiny_xlm_config(vocab_size=60, n_langs=n_langs, causal=causal)
     return XLMWithTargetedLMHead(config).eval()
 
 
@@ -157,8 +148,8 @@ def test_sdpa_attention_gives_the_eager_loss_and_gradients(causal):
 
 
 def test_sdpa_is_a_recipe_switch_and_saves_a_plain_model(tmp_path, sample_tokenizer):
-    from xlm_hf.config import build_section
     from xlm_hf.modeling import SdpaMultiHeadAttention
+    from xlm_hf.recipe_loader import build_section
 
     section = {k: getattr(TINY, k) for k in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings")}
     config = build_section(

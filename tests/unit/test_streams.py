@@ -16,10 +16,10 @@ from xlm_hf.data.streams import (
     mixture_probabilities,
     pack_stream,
     packing_efficiency,
-    sampling_probabilities,
     stream_source,
     tlm_source,
 )
+from xlm_hf.sampling import smoothed_probabilities
 
 
 def test_stream_is_sentences_joined_by_eos_cut_into_blocks():
@@ -48,10 +48,10 @@ def test_length_batches_group_similar_lengths_under_a_token_budget():
     assert all(max(lengths[i] for i in b) * len(b) <= 20 for b in batches)
 
 
-def test_sampling_probabilities():
-    assert sampling_probabilities([100, 900], 1.0) == pytest.approx([0.1, 0.9])
-    assert sampling_probabilities([100, 900], "uniform") == pytest.approx([0.5, 0.5])
-    p = sampling_probabilities([100, 900], 0.7)
+def test_smoothed_probabilities():
+    assert smoothed_probabilities([100, 900], 1.0) == pytest.approx([0.1, 0.9])
+    assert smoothed_probabilities([100, 900], "uniform") == pytest.approx([0.5, 0.5])
+    p = smoothed_probabilities([100, 900], 0.7)
     assert p[0] == pytest.approx(0.1**0.7 / (0.1**0.7 + 0.9**0.7))
 
 
@@ -69,7 +69,7 @@ def _sources(batch: int = 2, min_rows: int = 1):
 def test_objectives_equal_then_languages_by_smoothed_size():
     sources = _sources()
     probs = mixture_probabilities(sources, 0.5)
-    p_en, p_fr = sampling_probabilities([sources[0].n_tokens, sources[1].n_tokens], 0.5)
+    p_en, p_fr = smoothed_probabilities([sources[0].n_tokens, sources[1].n_tokens], 0.5)
     assert probs == pytest.approx([p_en / 3, p_fr / 3, 1 / 3, 1 / 3])
 
 

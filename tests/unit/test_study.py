@@ -9,10 +9,11 @@ import pytest
 import torch
 import yaml
 
-from xlm_hf.alignment import distinct_premises, retrieval_accuracy, unk_rate
-from xlm_hf.config import ConfigError
-from xlm_hf.reproduce import StudyConfig, load_study, plan
-from xlm_hf.study_report import geometric_mean, perplexity_curve, write_report
+from xlm_hf.config import StudyConfig
+from xlm_hf.errors import ConfigError
+from xlm_hf.reproduce.alignment import distinct_premises, retrieval_accuracy, unk_rate
+from xlm_hf.reproduce.plan import load_study, plan
+from xlm_hf.reproduce.report import geometric_mean, perplexity_curve, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -134,7 +135,7 @@ def _fake_study_outputs(config: StudyConfig) -> None:
             "initial_eval": {"mlm_ppl": {"en": 1000.0, "fr": 1000.0}},
         }
         (run / "results.json").write_text(json.dumps(results))
-        history = [{"loss": 5.0, "step": 2}, {"eval.mlm_ppl.en": 300.0, "eval.mlm_ppl.fr": 300.0, "step": 4}]
+        history = [{"loss": 5.0, "step": 2}, {"eval_mlm_ppl.en": 300.0, "eval_mlm_ppl.fr": 300.0, "step": 4}]
         (run / "trainer_state.json").write_text(json.dumps({"log_history": history}))
     accuracies = {"random": (0.40, 0.50), "mlm": (0.45, 0.55), "mlm-tlm": (0.60, 0.60)}
     for variant, (a, b) in accuracies.items():
@@ -204,8 +205,8 @@ def test_a_step_run_with_other_settings_is_refused_not_reused(tmp_path):
 
 
 def test_override_values_survive_yaml():
-    from xlm_hf.config import parse_overrides
-    from xlm_hf.reproduce import _overrides
+    from xlm_hf.recipe_loader import parse_overrides
+    from xlm_hf.reproduce.plan import study_overrides
 
     values = {
         "training.output_dir": "runs/a #1/x",
@@ -213,7 +214,7 @@ def test_override_values_survive_yaml():
         "xnli.init": "off",
         "k.n": None,
     }
-    assert parse_overrides(_overrides(values)) == values
+    assert parse_overrides(study_overrides(values)) == values
 
 
 def test_a_typo_in_the_overrides_fails_before_any_step(tmp_path):
@@ -232,7 +233,7 @@ def test_a_typo_in_the_overrides_fails_before_any_step(tmp_path):
 def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
     from transformers import XLMConfig, XLMModel
 
-    from xlm_hf.alignment import sentence_vectors
+    from xlm_hf.reproduce.alignment import sentence_vectors
 
     torch.manual_seed(0)
     config = XLMConfig(

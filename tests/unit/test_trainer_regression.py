@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from transformers import XLMConfig, set_seed
+from transformers import set_seed
 
-from xlm_hf.config import PretrainingArguments
+from tests.conftest import tiny_xlm_config
 from xlm_hf.data.collators import CausalCollator, MaskingCollator
 from xlm_hf.data.streams import MixtureBatches, stream_source, tlm_source
 from xlm_hf.modeling import XLMWithTargetedLMHead
 from xlm_hf.trainer import PretrainTrainer
+from xlm_hf.training_args import PretrainingArguments
 
 # Recorded with torch 2.13 on CPU; a refactor that changes the data order, the masking or the loss
 # moves these. Re-record them only for an intended change of behaviour, and say so in the commit.
@@ -36,17 +36,7 @@ def _run(tmp_path, steps: int = 8) -> tuple[float, dict]:
             masking,
         ),
     ]
-    config = XLMConfig(
-        vocab_size=64,
-        emb_dim=32,
-        n_layers=2,
-        n_heads=4,
-        n_langs=2,
-        max_position_embeddings=32,
-        dropout=0.0,
-        attention_dropout=0.0,
-        mask_token_id=5,
-    )
+    config = tiny_xlm_config(max_position_embeddings=32)
     model = XLMWithTargetedLMHead(config)
     args = PretrainingArguments(
         output_dir=str(tmp_path),
@@ -75,4 +65,3 @@ def test_loss_decreases_on_repeated_data(tmp_path):
     first, _ = _run(tmp_path, steps=4)
     longer, _ = _run(tmp_path / "b", steps=60)
     assert longer < first
-    assert torch.get_default_dtype() == torch.float32

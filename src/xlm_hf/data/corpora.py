@@ -33,9 +33,9 @@ from typing import Any
 
 from datasets import Dataset, DatasetDict, load_from_disk
 
-from xlm_hf.config import ConfigError, DataConfig
+from xlm_hf.config import DataConfig
 from xlm_hf.data.textfiles import BLANK_CHARS, non_blank_lines, read_text_lines
-from xlm_hf.errors import one_line
+from xlm_hf.errors import ConfigError, one_line
 from xlm_hf.text import xlm_encode
 
 logger = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ _TOKENIZERS: dict[tuple[str, bool], Any] = {}
 def _tokenizer(tokenizer_dir: str, fast: bool = True) -> Any:
     if (tokenizer_dir, fast) not in _TOKENIZERS:
         if fast:
-            from xlm_hf.fast_text import FastXLMTokenizer as tokenizer_class
+            from xlm_hf.fast_tokenizer import FastXLMTokenizer as tokenizer_class
         else:
             from transformers import XLMTokenizer as tokenizer_class
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from xlm_hf.config import ConfigError, DataConfig
+from xlm_hf.config import DataConfig
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.corpora import Corpora
 from xlm_hf.data.streams import (
@@ -21,6 +21,7 @@ from xlm_hf.data.streams import (
     tlm_example,
     tlm_source,
 )
+from xlm_hf.errors import ConfigError
 from xlm_hf.trainer import ValidationSet
 
 logger = logging.getLogger(__name__)

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from xlm_hf.sampling import smoothed_probabilities
+
 EOS = 1
 PAD = 2
 
@@ -153,22 +155,13 @@ def slice_batch(batch: dict, rows: slice) -> dict:
     return out
 
 
-def sampling_probabilities(counts: Sequence[int], alpha: float | str) -> np.ndarray:
-    """p_i ∝ (n_i / N)^alpha, or uniform."""
-    counts = np.asarray(counts, dtype=np.float64)
-    if alpha == "uniform":
-        return np.full(len(counts), 1.0 / len(counts))
-    weights = (counts / counts.sum()) ** float(alpha)
-    return weights / weights.sum()
-
-
 def mixture_probabilities(sources: Sequence[Source], alpha: float | str) -> np.ndarray:
     """P(source) = P(objective) · P(language | objective): objectives equal, languages ∝ n^alpha."""
     objectives = sorted({s.objective for s in sources})
     probs = np.zeros(len(sources))
     for objective in objectives:
         members = [i for i, s in enumerate(sources) if s.objective == objective]
-        within = sampling_probabilities([sources[i].n_tokens for i in members], alpha)
+        within = smoothed_probabilities([sources[i].n_tokens for i in members], alpha)
         probs[members] = within / len(objectives)
     return probs
 

@@ -16,9 +16,10 @@ from transformers.models.xlm.tokenization_xlm import (
 
 import xlm_hf
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import ConfigError, DataConfig, build_section
+from xlm_hf.config import DataConfig
 from xlm_hf.data import corpora
-from xlm_hf.fast_text import (
+from xlm_hf.errors import ConfigError
+from xlm_hf.fast_tokenizer import (
     FastXLMTokenizer,
     compiled_bpe,
     fast_lowercase_and_remove_accent,
@@ -27,6 +28,7 @@ from xlm_hf.fast_text import (
     merges_are_incremental,
     required_literal,
 )
+from xlm_hf.recipe_loader import build_section
 from xlm_hf.text import xlm_encode, xlm_tokenize
 
 COMMON = [
@@ -125,7 +127,7 @@ def test_special_token_strings_in_text_are_plain_text(sample_tokenizer, fast_tok
 
 
 def test_a_cache_limit_does_not_change_ids(sample_tokenizer, fast_tokenizer, monkeypatch):
-    monkeypatch.setattr("xlm_hf.fast_text.MAX_CACHED_WORDS", 3)
+    monkeypatch.setattr("xlm_hf.fast_tokenizer.MAX_CACHED_WORDS", 3)
     lines = (SAMPLE_DIR / "mono" / "fr.txt").read_text(encoding="utf-8").splitlines()[:30]
     for line in lines:
         assert fast_tokenizer.encode_text(line, "fr") == xlm_encode(sample_tokenizer, line, "fr")

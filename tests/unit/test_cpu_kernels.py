@@ -1,4 +1,4 @@
-"""`fast_training`: the same loss and gradients as HF's XLM (dropout off), exact dropout masks and
+"""`cpu_kernels`: the same loss and gradients as HF's XLM (dropout off), exact dropout masks and
 scales, exact attention / GELU / output-layer gradients, and the switch that picks the path."""
 
 from __future__ import annotations
@@ -6,30 +6,27 @@ from __future__ import annotations
 import pytest
 import torch
 from torch.nn import functional as F
-from transformers import XLMConfig
 
-from xlm_hf import fast_training
-from xlm_hf.config import ConfigError, ModelConfig, build_section
-from xlm_hf.fast_training import MASK_RANGE, keep_mask, target_cross_entropy
+from tests.conftest import tiny_xlm_config
+from xlm_hf import cpu_kernels
+from xlm_hf.config import ModelConfig
+from xlm_hf.cpu_kernels import MASK_RANGE, keep_mask, target_cross_entropy
+from xlm_hf.errors import ConfigError
 from xlm_hf.modeling import XLMWithTargetedLMHead, set_attention
+from xlm_hf.recipe_loader import build_section
 
 
 def _model(
     dropout: float = 0.0, causal: bool = False, gelu: bool = True, vocab: int = 70
 ) -> XLMWithTargetedLMHead:
     torch.manual_seed(0)
-    config = XLMConfig(
+    config = tiny_xlm_config(
         vocab_size=vocab,
-        emb_dim=32,
-        n_layers=2,
-        n_heads=4,
-        max_position_embeddings=64,
         n_langs=3,
         dropout=dropout,
         attention_dropout=dropout,
         gelu_activation=gelu,
         causal=causal,
-        mask_token_id=5,
     )
     return XLMWithTargetedLMHead(config).train()
 
@@ -106,8 +103,8 @@ def test_the_switch_picks_the_path(monkeypatch):
     model = _model()
     batch = _batch()
     calls = []
-    real = fast_training.encode
-    monkeypatch.setattr(fast_training, "encode", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = cpu_kernels.encode
+    monkeypatch.setattr(cpu_kernels, "encode", lambda *a, **k: calls.append(1) or real(*a, **k))
     model.training_kernels = "auto"
     out = model(**batch)  # CPU, training, gradients on: the fast path, which keeps no logits
     assert calls == [1] and out.logits is None
@@ -147,22 +144,22 @@ def test_keep_mask_rate_and_scale_in_every_lane():
 def test_dropout_scales_what_it_keeps_and_its_gradient_uses_the_same_mask():
     torch.manual_seed(0)
     x = (torch.rand(64, 33) + 0.5).requires_grad_()
-    y = fast_training.dropout(x, 0.25)
+    y = cpu_kernels.dropout(x, 0.25)
     kept = y != 0
     scale = MASK_RANGE / (MASK_RANGE - round(0.25 * MASK_RANGE))
     torch.testing.assert_close(y[kept], x[kept] * scale)
     assert 0.6 < kept.float().mean() < 0.9
     y.backward(torch.full_like(y, 2.0))
     torch.testing.assert_close(x.grad, kept.float() * 2.0 * scale)
-    assert fast_training.dropout(x, 0.0) is x
+    assert cpu_kernels.dropout(x, 0.0) is x
 
 
 def test_dropout_repeats_under_the_same_seed():
     x = torch.randn(8, 16)
     torch.manual_seed(3)
-    first = fast_training.dropout(x, 0.1)
+    first = cpu_kernels.dropout(x, 0.1)
     torch.manual_seed(3)
-    assert torch.equal(first, fast_training.dropout(x, 0.1))
+    assert torch.equal(first, cpu_kernels.dropout(x, 0.1))
 
 
 def test_attention_gradients_with_dropout_match_plain_autograd():
@@ -170,7 +167,7 @@ def test_attention_gradients_with_dropout_match_plain_autograd():
     q, k, v = (torch.randn(6, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(3))
     allowed = torch.tensor([[True] * 5, [True] * 3 + [False] * 2]).view(2, 1, 1, 5)  # 2 sequences x 3 heads
     torch.manual_seed(7)
-    out = fast_training._Attention.apply(q, k, v, allowed, 3, 0.3)
+    out = cpu_kernels._Attention.apply(q, k, v, allowed, 3, 0.3)
     grad = torch.randn(out.shape, generator=gen, dtype=torch.float64)
     ours = torch.autograd.grad(out, (q, k, v), grad)
 
@@ -189,17 +186,17 @@ def test_attention_and_gelu_linear_pass_gradcheck():
     q, k, v = (torch.randn(4, 3, 2, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(3))
     causal = torch.tril(torch.ones(3, 3, dtype=torch.bool)).view(1, 1, 3, 3)
     assert torch.autograd.gradcheck(
-        lambda a, b, c: fast_training._Attention.apply(a, b, c, causal, 2, 0.0), (q, k, v)
+        lambda a, b, c: cpu_kernels._Attention.apply(a, b, c, causal, 2, 0.0), (q, k, v)
     )
     a = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
     w = torch.randn(4, 5, generator=gen, dtype=torch.float64, requires_grad=True)
     b = torch.randn(4, generator=gen, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(fast_training._GeluLinear.apply, (a, w, b))
+    assert torch.autograd.gradcheck(cpu_kernels._GeluLinear.apply, (a, w, b))
 
 
 @pytest.mark.parametrize("chunk_elements", [1 << 24, 3 * 11])  # one chunk; chunks of 3 rows
 def test_target_cross_entropy_matches_cross_entropy(monkeypatch, chunk_elements):
-    monkeypatch.setattr(fast_training, "LOGIT_CHUNK_ELEMENTS", chunk_elements)
+    monkeypatch.setattr(cpu_kernels, "LOGIT_CHUNK_ELEMENTS", chunk_elements)
     gen = torch.Generator().manual_seed(0)
     proj = torch.nn.Linear(6, 11)
     hidden = torch.randn(10, 6, generator=gen, requires_grad=True)

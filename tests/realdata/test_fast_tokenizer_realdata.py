@@ -22,7 +22,7 @@ def _compare(job: tuple[str, str, list[str]]) -> tuple[str, int, list[str]]:
     """(lang, lines compared, lines whose ids differ) for one chunk, in a worker process."""
     from transformers import XLMTokenizer
 
-    from xlm_hf.fast_text import FastXLMTokenizer
+    from xlm_hf.fast_tokenizer import FastXLMTokenizer
 
     tokenizer_dir, lang, lines = job
     if tokenizer_dir not in _PAIR:
@@ -36,7 +36,7 @@ def _compare(job: tuple[str, str, list[str]]) -> tuple[str, int, list[str]]:
 
 
 def test_every_line_of_every_language_has_the_reference_ids(vocab15, shared_data):
-    from xlm_hf.fast_text import FastXLMTokenizer
+    from xlm_hf.fast_tokenizer import FastXLMTokenizer
 
     assert FastXLMTokenizer.from_pretrained(str(vocab15))._bpe_model is not None  # the compiled BPE
     jobs = []

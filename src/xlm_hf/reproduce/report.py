@@ -14,7 +14,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from xlm_hf.pretrain import write_json, write_text
+from xlm_hf.atomic_files import write_json, write_text
+from xlm_hf.reproduce.plan import finetune_dir, pretrained_dir
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,6 @@ def geometric_mean(values: list[float]) -> float:
 
 
 def xnli_summary(study: Any, out: Path) -> dict[str, Any]:
-    from xlm_hf.reproduce import finetune_dir
-
     summary: dict[str, Any] = {}
     for variant in study.variants:
         per_seed = {}
@@ -54,17 +53,16 @@ def perplexity_curve(run_dir: Path, objective: str = "mlm") -> list[tuple[int, f
     if initial:
         points.append((0, geometric_mean(list(initial.values()))))
     state = json.loads((run_dir / "trainer_state.json").read_text())
-    prefix = f"eval.{objective}_ppl."
+    # eval_<metric>.<lang>; runs made before that scheme logged eval.<metric>.<lang>
+    prefixes = (f"eval_{objective}_ppl.", f"eval.{objective}_ppl.")
     for entry in state["log_history"]:
-        values = [v for k, v in entry.items() if k.startswith(prefix)]
+        values = [v for k, v in entry.items() if k.startswith(prefixes)]
         if values:
             points.append((int(entry["step"]), geometric_mean(values)))
     return sorted(dict(points).items())
 
 
 def pretraining_summary(study: Any, timings: dict[str, float]) -> dict[str, Any]:
-    from xlm_hf.reproduce import pretrained_dir
-
     summary = {}
     for variant in study.pretrain:
         run_dir = pretrained_dir(study, variant)

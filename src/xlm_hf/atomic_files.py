@@ -1,0 +1,80 @@
+"""Writing results so that a reader never sees half of them: one file, or one whole directory.
+
+Every file and directory the toolkit leaves behind is written under a temporary name beside its
+destination and renamed into place (a rename within a directory is atomic on POSIX), so a run
+stopped at any moment leaves either the old content or the new one, never a mixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically, creating its parent directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: str | os.PathLike, payload: Any, indent: int = 2) -> None:
+    """`payload` as indented JSON (non-ASCII kept readable), atomically."""
+    write_text(path, json.dumps(payload, indent=indent, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def atomic_directory(destination: str | os.PathLike, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary directory beside `destination`; on success it becomes `destination`.
+
+    On any exception (SIGTERM arrives as `SystemExit` in our workers) the temporary directory is
+    removed and `destination` is left as it was. With `replace`, an existing `destination` is
+    swapped out only once the new one is complete.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent))
+    try:
+        yield tmp
+        if replace and destination.exists():
+            old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+            os.replace(destination, old)
+            os.replace(tmp, destination)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, destination)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def check_can_write(path: str | os.PathLike, key: str) -> None:
+    """`path` is, or can become, a directory this process writes into; else one `ConfigError` line.
+
+    Checked before any work, so that a file in the way or a read-only location fails in the first
+    second, not after hours of tokenising or training. Nothing is created.
+    """
+    from xlm_hf.errors import ConfigError
+
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise ConfigError(f"{key}: {path} exists and is not a directory")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"{key}: {path} is not writable by this user")
+        return
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"{key}: cannot create {path}: {ancestor} is a file, not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"{key}: cannot create {path}: {ancestor} is not writable by this user")

@@ -1,0 +1,3 @@
+from xlm_hf.reproduce.run import main
+
+raise SystemExit(main())

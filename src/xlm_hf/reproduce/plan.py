@@ -1,0 +1,127 @@
+"""A study's plan: the steps it runs, in order, and where each one writes.
+
+    pretrain-<v>               xlm-hf pretrain --config <recipe of v> <pretrain_overrides>
+    xnli-<variant>-seed<s>     xlm-hf finetune-xnli --config <finetune> <finetune_overrides>
+
+The ``random`` variant fine-tunes the architecture and tokenizer of ``random_init_from`` with
+fresh weights (``xnli.init=random``). Planning reads recipes only: nothing here imports
+transformers or torch.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from xlm_hf.config import RANDOM, StudyConfig
+from xlm_hf.errors import ConfigError
+from xlm_hf.recipe_loader import load_sections
+
+
+def load_study(path: str, overrides: list[str] = ()) -> StudyConfig:
+    """The study, with every step's recipe and overrides checked: a typo fails now, not hours in."""
+    from xlm_hf import finetune_xnli, pretrain  # their recipe loaders bring in transformers
+
+    study = load_sections(path, list(overrides), {"study": StudyConfig})["study"]
+    for step in plan(study):
+        load = pretrain.load_recipe if step.argv[0] == "pretrain" else finetune_xnli.load_recipe
+        try:
+            load(step.argv[2], step.argv[3:])
+        except ConfigError as err:
+            raise ConfigError(f"study step {step.name} ({step.argv[2]}): {err}") from None
+    return study
+
+
+@dataclass
+class Step:
+    name: str
+    argv: list[str]  # xlm-hf arguments
+    output_dir: Path
+    done_file: str
+
+    @property
+    def record(self) -> Path:
+        """``<step dir>.step.json``: the command that made the step's directory (beside it, since
+        a run directory must hold only its run)."""
+        return self.output_dir.with_name(self.output_dir.name + ".step.json")
+
+    @property
+    def done(self) -> bool:
+        """Finished, by the same command: results of a changed step are refused, never reused."""
+        if not (self.output_dir / self.done_file).exists():
+            return False
+        recorded = self.record
+        if recorded.exists() and json.loads(recorded.read_text())["argv"] != self.argv:
+            raise ConfigError(
+                f"study: {self.output_dir} holds step {self.name} run with other settings "
+                f"(see {recorded}); delete it or choose another study.output_dir"
+            )
+        return True
+
+
+def study_overrides(values: dict[str, Any]) -> list[str]:
+    """``key=<JSON>``: JSON is YAML, so paths with ``#`` or words like ``no`` / ``off`` stay strings."""
+    return [f"{key}={json.dumps(value)}" for key, value in values.items()]
+
+
+def pretrained_dir(study: StudyConfig, variant: str) -> Path:
+    return Path(study.output_dir) / f"pretrain-{variant}"
+
+
+def finetune_dir(study: StudyConfig, variant: str, seed: int) -> Path:
+    return Path(study.output_dir) / f"xnli-{variant}-seed{seed}"
+
+
+def plan(study: StudyConfig) -> list[Step]:
+    """Every training step of the study, in the order they run: pretraining, then fine-tuning."""
+    steps = []
+    pretrained = sorted(
+        {v for v in study.variants if v != RANDOM}
+        | ({study.random_init_from} if RANDOM in study.variants else set())
+    )
+    for variant in pretrained:
+        out = pretrained_dir(study, variant)
+        argv = [
+            "pretrain",
+            "--config",
+            study.pretrain[variant],
+            *study_overrides({"training.output_dir": str(out)}),
+        ]
+        steps.append(
+            Step(
+                f"pretrain-{variant}",
+                argv
+                + study_overrides({**study.pretrain_overrides, **study.variant_overrides.get(variant, {})}),
+                out,
+                "results.json",
+            )
+        )
+    # seed by seed, so that a study cut short still compares every variant
+    for seed in study.seeds:
+        for variant in study.variants:
+            source = study.random_init_from if variant == RANDOM else variant
+            out = finetune_dir(study, variant, seed)
+            argv = [
+                "finetune-xnli",
+                "--config",
+                study.finetune,
+                *study_overrides(
+                    {
+                        "xnli.model_name_or_path": str(pretrained_dir(study, source)),
+                        "xnli.init": "random" if variant == RANDOM else "pretrained",
+                        "training.seed": seed,
+                        "training.output_dir": str(out),
+                    }
+                ),
+            ]
+            steps.append(
+                Step(
+                    f"xnli-{variant}-seed{seed}",
+                    argv + study_overrides(study.finetune_overrides),
+                    out,
+                    "xnli_results.json",
+                )
+            )
+    return steps

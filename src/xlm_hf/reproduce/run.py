@@ -1,0 +1,161 @@
+"""A reproduction study: no pretraining vs MLM vs MLM+TLM, fine-tuned on English, XNLI in every language.
+
+``xlm-hf reproduce --config recipes/reproduce/cpu-xnli15.yaml`` (``make reproduce DATA_DIR=...``)
+runs the toolkit's own recipes as steps (`xlm_hf.reproduce.plan`), one subprocess each:
+
+    pretrain-<v>               xlm-hf pretrain --config <recipe of v> <pretrain_overrides>
+    xnli-<variant>-seed<s>     xlm-hf finetune-xnli --config <finetune> <finetune_overrides>
+    alignment                  translation retrieval and <unk> rates (xlm_hf.reproduce.alignment)
+    report                     study_results.json, tables.md and plots/*.png
+
+The ``random`` variant fine-tunes the architecture and tokenizer of ``random_init_from`` with
+fresh weights (``xnli.init=random``). A step whose results file exists is skipped, and one cut
+short resumes from its newest complete checkpoint, so running the command again continues the
+study. Each step's output goes to ``<output_dir>/logs/<step>.log`` and its wall time to
+``timings.json``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from xlm_hf.atomic_files import write_json
+from xlm_hf.config import RANDOM, StudyConfig
+from xlm_hf.errors import ConfigError, Interrupted, XlmHfError
+from xlm_hf.launch import run_command
+from xlm_hf.reproduce.plan import Step, load_study, plan, pretrained_dir, study_overrides
+
+logger = logging.getLogger(__name__)
+
+
+def run_step(step: Step, log_path: Path) -> float:
+    """Run one step in a subprocess (resuming when it has checkpoints); returns its wall time.
+
+    The child runs in its own session, so a signal reaches it only through this process: the
+    first SIGINT or SIGTERM is passed on once (the child saves a checkpoint and exits), and the
+    study then stops, whatever the child's exit status. A second one kills the child.
+    """
+    argv = list(step.argv)
+    if any(step.output_dir.glob("checkpoint-*")):
+        argv.append("--resume")
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(step.record, {"step": step.name, "argv": step.argv})
+    start = time.monotonic()
+    stopped: list[int] = []
+    with open(log_path, "a", encoding="utf-8") as log:
+        log.write(f"$ xlm-hf {shlex.join(argv)}\n")
+        log.flush()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xlm_hf", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+        def forward(signum: int, frame: Any) -> None:
+            stopped.append(signum)
+            process.send_signal(signum if len(stopped) == 1 else signal.SIGKILL)
+
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            code = process.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if stopped or code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
+        signum = stopped[0] if stopped else abs(code) % 128
+        raise Interrupted.study_step(signum, step.name)
+    if code != 0:
+        raise XlmHfError(f"study step {step.name} failed (exit status {code}): see {log_path}")
+    return time.monotonic() - start
+
+
+def run(study: StudyConfig) -> dict[str, Any]:
+    out = Path(study.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(f"study.output_dir: another xlm-hf reproduce is running in {out}") from None
+        return _run_locked(study, out)
+
+
+def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
+    timings_path = out / "timings.json"
+    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    steps = plan(study)
+    for index, step in enumerate(steps, 1):
+        if step.done:
+            logger.info("[%d/%d] %s: done already", index, len(steps), step.name)
+            continue
+        logger.info(
+            "[%d/%d] %s: running (log: %s)", index, len(steps), step.name, out / "logs" / f"{step.name}.log"
+        )
+        seconds = run_step(step, out / "logs" / f"{step.name}.log")
+        timings[step.name] = timings.get(step.name, 0.0) + seconds
+        write_json(timings_path, timings)
+        logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
+    alignment_path = out / "alignment.json"
+    settings = {"variants": list(study.variants), "sentences": study.alignment_sentences}
+    if not alignment_path.exists() or json.loads(alignment_path.read_text()).get("settings") != settings:
+        start = time.monotonic()
+        write_json(alignment_path, {"settings": settings, "probe": alignment_probe(study)})
+        timings["alignment"] = time.monotonic() - start
+        write_json(timings_path, timings)
+    from xlm_hf.reproduce.report import write_report
+
+    return write_report(study, out)
+
+
+def alignment_probe(study: StudyConfig) -> dict[str, Any]:
+    """Retrieval and <unk> rates for every variant's encoder (the random one drawn from seed 0)."""
+    import torch
+    from transformers import XLMConfig, XLMModel, XLMTokenizer
+
+    from xlm_hf.data.xnli import load_xnli_split
+    from xlm_hf.finetune_xnli import load_recipe
+    from xlm_hf.reproduce.alignment import distinct_premises, probe
+
+    xnli = load_recipe(study.finetune, study_overrides(study.finetune_overrides)).xnli
+    dev = load_xnli_split(xnli.eval, "dev", xnli.languages)
+    premises = distinct_premises(dev, study.alignment_sentences)
+    results = {}
+    for variant in study.variants:
+        source = pretrained_dir(study, study.random_init_from if variant == RANDOM else variant)
+        tokenizer = XLMTokenizer.from_pretrained(str(source))
+        if variant == RANDOM:
+            torch.manual_seed(0)
+            model = XLMModel(XLMConfig.from_pretrained(str(source)))
+        else:
+            model = XLMModel.from_pretrained(str(source))
+        logger.info("alignment probe: %s (%d sentences per language)", variant, len(premises["en"]))
+        results[variant] = probe(model, tokenizer, premises)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``xlm-hf reproduce --config STUDY`` (also ``python -m xlm_hf.reproduce``); a study always
+    continues where it stopped, so there is no ``--resume``."""
+    return run_command("reproduce", DESCRIPTION, argv, _command)
+
+
+DESCRIPTION = "run a study of recipes (pretraining variants x fine-tuning seeds) and report it"
+
+
+def _command(config: str, overrides: list[str]) -> None:
+    study = load_study(config, overrides)
+    results = run(study)
+    print(results["tables"])
+    print(f"study_results.json, tables.md and plots/ in {study.output_dir}")

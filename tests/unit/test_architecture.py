@@ -1,0 +1,123 @@
+"""The import graph of `xlm_hf` is a tree: no module reaches itself through its imports.
+
+Every import counts, at module level or inside a function (a lazy import still ties two modules
+together), and so does the package a module lives in (importing ``xlm_hf.data.corpora`` runs
+``xlm_hf/data/__init__.py`` first).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import xlm_hf
+
+PACKAGE_DIR = Path(xlm_hf.__file__).resolve().parent
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def modules() -> dict[str, Path]:
+    return {
+        module_name(p): p
+        for p in PACKAGE_DIR.rglob("*.py")
+        if "assets" not in p.parts and "metrics" not in p.parts[len(PACKAGE_DIR.parts) :][:1]
+    }
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The xlm_hf modules `name` imports (``from xlm_hf import run_dir`` is the module run_dir)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                ).strip(".")
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)
+    return {m for m in found if m in known and m != name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    mods = modules()
+    known = set(mods)
+    graph = {name: imports_of(name, path, known) for name, path in mods.items()}
+    for name in graph:  # a module's package runs first
+        parent = name.rpartition(".")[0]
+        if parent and parent in known and parent != "xlm_hf":
+            graph[name].add(parent)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_finder_sees_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_graph_has_the_edges_we_know():
+    graph = import_graph()
+    assert "xlm_hf.launch" in graph["xlm_hf.pretrain"]
+    assert "xlm_hf.reproduce.plan" in graph["xlm_hf.reproduce.report"]
+    assert "xlm_hf.data" in graph["xlm_hf.data.corpora"]
+
+
+def test_no_import_circle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, " -> ".join(cycle)
+
+
+@pytest.mark.parametrize("module", ["xlm_hf.cli", "xlm_hf.config", "xlm_hf.recipe_loader", "xlm_hf.launch"])
+def test_no_command_module_imports_the_cli(module):
+    graph = import_graph()
+    assert all("xlm_hf.cli" not in deps for name, deps in graph.items() if name != "xlm_hf.__main__")
+    assert module in graph
+
+
+@pytest.mark.parametrize(
+    ("modules", "absent"),
+    [
+        # reading and checking recipes, and planning a study, stay light
+        ("xlm_hf.config, xlm_hf.recipe_loader, xlm_hf.reproduce.plan, xlm_hf.cli", ("transformers", "torch")),
+        # learning a vocabulary needs transformers' XLMTokenizer, never torch
+        ("xlm_hf.vocab", ("torch",)),
+    ],
+)
+def test_light_modules_do_not_load_the_training_stack(modules, absent):
+    import subprocess
+    import sys
+
+    code = f"import sys, {modules}; print(sorted(m for m in {absent!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
