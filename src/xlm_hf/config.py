@@ -88,6 +88,10 @@ class DataConfig:
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
     sample_alpha: float = 0.0  # > 0: targets drawn with weight count^-alpha (rare subwords more often)
+    # the original's masking never predicts a sequence's first position and, with sample_alpha > 0,
+    # gives </s> weight 0 like the other special tokens; true: predict them like any token
+    predict_first_position: bool = False
+    sample_alpha_eos: bool = False
     # tokenising processes: over languages, or over one language's lines; default: one per core
     # (<= 8) once there are 20k lines to do (one language: one per 25k lines)
     num_proc: int | None = None
@@ -117,6 +121,11 @@ class DataConfig:
             "mask_replace_prob + random_replace_prob must be in [0, 1]",
         )
         _require(self.sample_alpha >= 0, "data.sample_alpha", "must be >= 0")
+        _require(
+            not self.sample_alpha_eos or self.sample_alpha > 0,
+            "data.sample_alpha_eos",
+            "weighs </s> for sample_alpha > 0 (sample_alpha is 0)",
+        )
         _require(self.num_proc is None or self.num_proc >= 1, "data.num_proc", "must be >= 1")
         for pair in list(self.para) + list(self.tlm_pairs or []):
             _require(_is_pair(pair), "data.para", f"pair {pair!r} must look like 'en-fr'")

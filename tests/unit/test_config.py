@@ -35,6 +35,7 @@ def _error(fn, *args, **kwargs) -> str:
 def test_sections_are_typed_and_defaults_follow_xlm():
     data = build_section(DataConfig, {"languages": ["en", "fr"], "data_dir": "d"}, "data")
     assert data.objectives == ["mlm"] and data.max_seq_length == 256 and data.lang_sampling_alpha == 0.7
+    assert (data.predict_first_position, data.sample_alpha_eos) == (False, False)  # the original's masking
     args = build_section(PretrainingArguments, {"learning_rate": "1e-4", "output_dir": "o"}, "training")
     assert args.learning_rate == 1e-4 and isinstance(args.learning_rate, float)
     assert (args.adam_beta1, args.adam_beta2, args.max_grad_norm) == (0.9, 0.98, 5.0)
@@ -67,6 +68,11 @@ def test_sections_are_typed_and_defaults_follow_xlm():
             "data.tlm_long_pairs: 'skip' is not one of",
         ),
         (DataConfig, {"languages": ["en", "fr"], "data_dir": "d", "tlm_pairs": ["en-de"]}, "data.tlm_pairs"),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "sample_alpha_eos": True},
+            "data.sample_alpha_eos: weighs </s> for sample_alpha > 0",
+        ),
         (DataConfig, {"data_dir": "d"}, "data.languages: required key is missing"),
         (DataConfig, {"languages": ["en"], "objectives": ["mlm"]}, "data.data_dir"),
         (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "alpha": 0}, "vocab.alpha"),

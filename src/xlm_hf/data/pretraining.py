@@ -69,7 +69,8 @@ def build_pretraining_data(
     lang2id = tokenizer.lang2id
     weights = None
     if config.sample_alpha > 0:
-        weights = word_weights_from_counts(token_counts(corpora, len(tokenizer)), config.sample_alpha)
+        counts = token_counts(corpora, len(tokenizer))
+        weights = word_weights_from_counts(counts, config.sample_alpha, predict_eos=config.sample_alpha_eos)
     masking = MaskingCollator(
         vocab_size=len(tokenizer),
         mask_token_id=tokenizer.mask_token_id,
@@ -78,6 +79,7 @@ def build_pretraining_data(
         mask_replace_prob=config.mask_replace_prob,
         random_replace_prob=config.random_replace_prob,
         word_weights=weights,
+        predict_first_position=config.predict_first_position,
     )
     causal = CausalCollator(pad_token_id=tokenizer.pad_token_id)
     out = PretrainingData([], [])
