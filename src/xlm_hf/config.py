@@ -74,7 +74,9 @@ class DataConfig:
     mono: dict[str, str] = field(default_factory=dict)  # lang -> file, glob or hf:<name>[:<config>]
     mono_valid: dict[str, str] = field(default_factory=dict)  # lang -> validation file (else held out)
     para: dict[str, list[str]] = field(default_factory=dict)  # "en-fr" -> [en file, fr file] or [hf:...]
-    tlm_pairs: list[str] | None = None  # default: every pair found among `languages`
+    # TLM directions trained (`en-fr`: English first; `fr-en` reads the same corpus the other way);
+    # default: both directions of every pair in data.para, or in data_dir/para, among `languages`
+    tlm_pairs: list[str] | None = None
     text_column: str = "text"  # column of hub datasets (parallel hub datasets: `translation`)
     max_seq_length: int = 256  # stream block size (bptt)
     max_lines_per_language: int | None = None  # cap on training lines read per language / pair
@@ -84,6 +86,10 @@ class DataConfig:
     tlm_long_pairs: Literal["drop", "truncate"] = "drop"
     tlm_tokens_per_batch: int | None = None  # TLM batches of similar length up to this many tokens per device
     lang_sampling_alpha: float | Literal["uniform"] = 0.7  # p ∝ n^alpha over (objective, language)
+    # which source each step trains: `sample` draws an objective uniformly, then a language or pair
+    # with p ∝ tokens^alpha; `xlm` runs the original's cycle: min(5, #languages) MLM (or CLM) steps,
+    # then min(5, #pairs) TLM steps, each drawn with p ∝ sentences^alpha
+    mixture: Literal["sample", "xlm"] = "sample"
     mlm_probability: float = 0.15
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
@@ -129,6 +135,9 @@ class DataConfig:
         _require(self.num_proc is None or self.num_proc >= 1, "data.num_proc", "must be >= 1")
         for pair in list(self.para) + list(self.tlm_pairs or []):
             _require(_is_pair(pair), "data.para", f"pair {pair!r} must look like 'en-fr'")
+        _require(
+            len(set(self.tlm_pairs or [])) == len(self.tlm_pairs or []), "data.tlm_pairs", "has duplicates"
+        )
         for pair in self.tlm_pairs or []:
             l1, l2 = pair.split("-")
             _require(

@@ -74,6 +74,16 @@ def test_sections_are_typed_and_defaults_follow_xlm():
             "data.sample_alpha_eos: weighs </s> for sample_alpha > 0",
         ),
         (DataConfig, {"data_dir": "d"}, "data.languages: required key is missing"),
+        (
+            DataConfig,
+            {"languages": ["en", "fr"], "data_dir": "d", "tlm_pairs": ["en-fr", "en-fr"]},
+            "data.tlm_pairs: has duplicates",
+        ),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "mixture": "cycle"},
+            "data.mixture: 'cycle' is not one of 'sample', 'xlm'",
+        ),
         (DataConfig, {"languages": ["en"], "objectives": ["mlm"]}, "data.data_dir"),
         (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "alpha": 0}, "vocab.alpha"),
         (
@@ -157,6 +167,16 @@ def test_every_pretraining_recipe_parses_and_validates(path, monkeypatch):
         path.read_text().startswith("# xlm-hf pretrain --config")
         or "accelerate launch" in path.read_text().splitlines()[0]
     )
+
+
+@pytest.mark.parametrize("path", sorted((RECIPES / "pretrain").glob("xlm-*.yaml")), ids=lambda p: p.name)
+def test_paper_pretraining_recipes_run_the_original_cycle(path):
+    data = load_pretrain_recipe(path).data
+    assert data.mixture == "xlm"
+    if "tlm" in data.objectives:  # the original's --mlm_steps: each English-centred pair, both ways
+        others = [lang for lang in data.languages if lang != "en"]
+        assert data.tlm_pairs == [f"en-{x}" for x in others] + [f"{x}-en" for x in others]
+        assert sorted(data.para) == sorted(f"en-{x}" for x in others)
 
 
 @pytest.mark.parametrize("path", _recipe_files("xnli"), ids=lambda p: p.name)
