@@ -180,8 +180,17 @@ class ModelConfig:
     # which code runs a training step's forward and backward: xlm_hf's (`fast_training`: faster,
     # fewer activations), HF's, or auto: xlm_hf's on CPU, HF's on GPUs (fused kernels there)
     training_kernels: Literal["auto", "xlm_hf", "hf"] = "auto"
+    # Linear layers of a new model: `hf` draws N(0, 0.02) weights and zero biases; `xlm` keeps
+    # PyTorch's default (kaiming-uniform weights, uniform biases in ±1/sqrt(fan_in)), as the
+    # original does. Embeddings are N(0, emb_dim^-0.5) either way, the output layer tied to them.
+    init: Literal["hf", "xlm"] = "hf"
 
     def __post_init__(self) -> None:
+        _require(
+            self.init == "hf" or self.model_name_or_path is None,
+            "model.init",
+            "initialises a new model; model.model_name_or_path continues trained weights",
+        )
         for name in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings"):
             _require(getattr(self, name) >= 1, f"model.{name}", "must be >= 1")
         _require(self.emb_dim % self.n_heads == 0, "model.emb_dim", "must be a multiple of model.n_heads")

@@ -45,6 +45,14 @@ class XnliConfig:
     # pretrained: the weights of model_name_or_path; random: only its config and tokenizer, with fresh
     # weights drawn from training.seed (the "no pretraining" baseline of a study, same architecture)
     init: Literal["pretrained", "random"] = "pretrained"
+    # the new Linear layers (the classifier; with init: random, every one): `hf` draws N(0, 0.02)
+    # weights and zero biases, `xlm` keeps PyTorch's default as the original's nn.Linear(dim, 3).
+    # A key of this section, not of `model` (the pretraining model's section, which an XNLI recipe
+    # does not have): the XNLI model comes from model_name_or_path, and only its head is new.
+    linear_init: Literal["hf", "xlm"] = "hf"
+    # dropout on the first hidden state before the classifier (HF's `summary_first_dropout`, 0.1
+    # in XLMForSequenceClassification; the original's glue-xnli.py --dropout, 0); None: the model's
+    classifier_dropout: float | None = None
     # keep word, position and language embeddings as pretrained: the shared embedding space is what
     # carries English supervision to the other languages, and a small model's fine-tuning can move it
     freeze_embeddings: bool = False
@@ -74,6 +82,8 @@ class XnliConfig:
             raise ConfigError("xnli.eval_language_ids: train_language needs one training language")
         if self.num_proc < 1:
             raise ConfigError("xnli.num_proc: must be >= 1")
+        if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
+            raise ConfigError("xnli.classifier_dropout: must be in [0, 1)")
 
 
 @dataclass
@@ -119,10 +129,10 @@ def ensure_model(config: XnliConfig) -> None:
 
 
 def run(recipe: XnliRecipe) -> dict[str, Any]:
-    from transformers import XLMForSequenceClassification, XLMTokenizer, set_seed
+    from transformers import XLMTokenizer, set_seed
 
     from xlm_hf.checkpoints import raise_if_stopped, watch_for_signals
-    from xlm_hf.data.xnli import LABELS, load_train_rows
+    from xlm_hf.data.xnli import load_train_rows
     from xlm_hf.modeling import check_languages
     from xlm_hf.pretrain import resume_checkpoint
     from xlm_hf.xnli_training import (
@@ -139,19 +149,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     ensure_model(config)
     try:
         tokenizer = XLMTokenizer.from_pretrained(config.model_name_or_path)
-        labels = {
-            "num_labels": len(LABELS),
-            "id2label": dict(enumerate(LABELS)),
-            "label2id": {name: i for i, name in enumerate(LABELS)},
-        }
-        if config.init == "random":
-            from transformers import XLMConfig
-
-            model = XLMForSequenceClassification(
-                XLMConfig.from_pretrained(config.model_name_or_path, **labels)
-            )
-        else:
-            model = XLMForSequenceClassification.from_pretrained(config.model_name_or_path, **labels)
+        model = load_classifier(config)
     except (
         OSError,
         ValueError,
@@ -239,6 +237,30 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         **results,
     }
     return write_results(results, args.output_dir, write=args.should_save)
+
+
+def load_classifier(config: XnliConfig):
+    """`XLMForSequenceClassification` of `model_name_or_path`: its weights (or fresh ones, ``init:
+    random``) with a new classifier, initialised and preceded by dropout as the recipe says."""
+    from transformers import XLMConfig, XLMForSequenceClassification
+
+    from xlm_hf.data.xnli import LABELS
+    from xlm_hf.modeling import torch_default_linear_init
+
+    settings: dict[str, Any] = {
+        "num_labels": len(LABELS),
+        "id2label": dict(enumerate(LABELS)),
+        "label2id": {name: i for i, name in enumerate(LABELS)},
+    }
+    if config.classifier_dropout is not None:
+        settings["summary_first_dropout"] = config.classifier_dropout
+    if config.init == "random":
+        model = XLMForSequenceClassification(XLMConfig.from_pretrained(config.model_name_or_path, **settings))
+    else:
+        model = XLMForSequenceClassification.from_pretrained(config.model_name_or_path, **settings)
+    if config.linear_init == "xlm":
+        torch_default_linear_init(model if config.init == "random" else model.sequence_summary)
+    return model
 
 
 def _load_split(config: XnliConfig, split: str) -> dict[str, list[dict]]:

@@ -187,6 +187,27 @@ def test_every_xnli_recipe_parses_and_validates(path, monkeypatch):
     assert path.read_text().startswith("# ")
 
 
+def test_paper_xnli_recipe_resolves_to_the_originals_protocol(monkeypatch):
+    from transformers import Trainer
+
+    monkeypatch.delenv("MODEL", raising=False)
+    recipe = load_xnli_recipe(RECIPES / "xnli" / "xlm-xnli15-paper.yaml")
+    xnli, args = recipe.xnli, recipe.training
+    assert args.max_grad_norm == 0  # no clipping (HF's default clips at 1.0)
+    assert (xnli.classifier_dropout, xnli.linear_init) == (0.0, "xlm")
+    assert (args.learning_rate, args.per_device_train_batch_size, xnli.max_seq_length) == (2.5e-5, 8, 256)
+    assert str(args.lr_scheduler_type.value) == "constant" and args.warmup_steps == 0
+    assert (args.eval_steps, args.save_steps, args.max_steps) == (2500, 2500, 250 * 20000 // 8)
+    optimizer, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+    assert optimizer.__name__ == "AdamW" and args.weight_decay == 0  # AdamW without decay: Adam
+    assert kwargs["lr"] == 2.5e-5 and kwargs["betas"] == (0.9, 0.999) and kwargs["eps"] == 1e-8
+    assert xnli.model_name_or_path == "FacebookAI/xlm-mlm-tlm-xnli15-1024" and xnli.mode == "zero-shot"
+    message = _error(
+        load_xnli_recipe, RECIPES / "xnli" / "xlm-xnli15-paper.yaml", ["xnli.classifier_dropout=1"]
+    )
+    assert message == "xnli.classifier_dropout: must be in [0, 1)"
+
+
 @pytest.mark.parametrize("path", _recipe_files("vocab"), ids=lambda p: p.name)
 def test_every_vocab_recipe_parses(path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", "/data")
