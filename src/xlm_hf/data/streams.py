@@ -194,8 +194,8 @@ def xlm_groups(sources: Sequence[Source], alpha: float | str) -> list[tuple[list
 
 def xlm_cycle_steps(sources: Sequence[Source], alpha: float | str, rng: np.random.Generator) -> Iterator[int]:
     """Source indices, one per optimizer step, in the original's training loop: each iteration
-    runs min(5, #languages) CLM steps, then min(5, #languages) MLM steps, then min(5, #pairs) TLM
-    steps, each step's language (or pair) drawn with replacement, p ∝ sentences^alpha."""
+    runs min(5, #languages) CLM steps, then min(5, #languages) MLM steps, then min(5, #directions)
+    TLM steps, each step's language (or direction) drawn with replacement, p ∝ sentences^alpha."""
     groups = xlm_groups(sources, alpha)
     while True:
         for members, probs in groups:
@@ -273,8 +273,8 @@ def stream_source(
     """Blocks of one language; batch j holds blocks j, j + n, j + 2n, ... (n batches), so its rows
     come from distant parts of the corpus, as XLM's stream batches do (order shuffled per epoch).
     `batch_size` is the global batch (all ranks and accumulation steps); every batch keeps at least
-    `min_rows` blocks. Its sentences are counted by the ``</s>`` that close them in the blocks (as
-    the original counts a stream's sentences)."""
+    `min_rows` blocks. Its sentences are counted by the ``</s>`` in the blocks, one per sentence (as
+    the original recounts a stream's sentences when it selects part of one)."""
     n_batches = max(1, -(-len(blocks) // batch_size))
     batches = [list(range(j, len(blocks), n_batches)) for j in range(n_batches)]
     return Source(
