@@ -67,7 +67,9 @@ class DataConfig:
     mono: dict[str, str] = field(default_factory=dict)  # lang -> file, glob or hf:<name>[:<config>]
     mono_valid: dict[str, str] = field(default_factory=dict)  # lang -> validation file (else held out)
     para: dict[str, list[str]] = field(default_factory=dict)  # "en-fr" -> [en file, fr file] or [hf:...]
-    tlm_pairs: list[str] | None = None  # default: every pair found among `languages`
+    # TLM directions trained (`en-fr`: English first; `fr-en` reads the same corpus the other way);
+    # default: both directions of every pair in data.para, or in data_dir/para, among `languages`
+    tlm_pairs: list[str] | None = None
     text_column: str = "text"  # column of hub datasets (parallel hub datasets: `translation`)
     max_seq_length: int = 256  # stream block size (bptt)
     max_lines_per_language: int | None = None  # cap on training lines read per language / pair
@@ -77,10 +79,18 @@ class DataConfig:
     tlm_long_pairs: Literal["drop", "truncate"] = "drop"
     tlm_tokens_per_batch: int | None = None  # TLM batches of similar length up to this many tokens per device
     lang_sampling_alpha: float | Literal["uniform"] = 0.7  # p ∝ n^alpha over (objective, language)
+    # which source each step trains: `sample` draws an objective uniformly, then a language or pair
+    # with p ∝ tokens^alpha; `xlm` runs the original's cycle: min(5, #languages) MLM (or CLM) steps,
+    # then min(5, #pairs) TLM steps, each drawn with p ∝ sentences^alpha
+    mixture: Literal["sample", "xlm"] = "sample"
     mlm_probability: float = 0.15
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
     sample_alpha: float = 0.0  # > 0: targets drawn with weight count^-alpha (rare subwords more often)
+    # the original's masking never predicts a sequence's first position and, with sample_alpha > 0,
+    # gives </s> weight 0 like the other special tokens; true: predict them like any token
+    predict_first_position: bool = False
+    sample_alpha_eos: bool = False
     # tokenising processes: over languages, or over one language's lines; default: one per core
     # (<= 8) once there are 20k lines to do (one language: one per 25k lines)
     num_proc: int | None = None
@@ -110,9 +120,17 @@ class DataConfig:
             "mask_replace_prob + random_replace_prob must be in [0, 1]",
         )
         require(self.sample_alpha >= 0, "data.sample_alpha", "must be >= 0")
+        require(
+            not self.sample_alpha_eos or self.sample_alpha > 0,
+            "data.sample_alpha_eos",
+            "weighs </s> for sample_alpha > 0 (sample_alpha is 0)",
+        )
         require(self.num_proc is None or self.num_proc >= 1, "data.num_proc", "must be >= 1")
         for pair in list(self.para) + list(self.tlm_pairs or []):
             require(_is_pair(pair), "data.para", f"pair {pair!r} must look like 'en-fr'")
+        require(
+            len(set(self.tlm_pairs or [])) == len(self.tlm_pairs or []), "data.tlm_pairs", "has duplicates"
+        )
         for pair in self.tlm_pairs or []:
             l1, l2 = pair.split("-")
             require(
@@ -155,8 +173,17 @@ class ModelConfig:
     # which code runs a training step's forward and backward: xlm_hf's (`cpu_kernels`: faster,
     # fewer activations), HF's, or auto: xlm_hf's on CPU, HF's on GPUs (fused kernels there)
     training_kernels: Literal["auto", "xlm_hf", "hf"] = "auto"
+    # Linear layers of a new model: `hf` draws N(0, 0.02) weights and zero biases; `xlm` keeps
+    # PyTorch's default (kaiming-uniform weights, uniform biases in ±1/sqrt(fan_in)), as the
+    # original does. Embeddings are N(0, emb_dim^-0.5) either way, the output layer tied to them.
+    init: Literal["hf", "xlm"] = "hf"
 
     def __post_init__(self) -> None:
+        require(
+            self.init == "hf" or self.model_name_or_path is None,
+            "model.init",
+            "initialises a new model; model.model_name_or_path continues trained weights",
+        )
         for name in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings"):
             require(getattr(self, name) >= 1, f"model.{name}", "must be >= 1")
         require(self.emb_dim % self.n_heads == 0, "model.emb_dim", "must be a multiple of model.n_heads")
@@ -182,6 +209,14 @@ class XnliConfig:
     # pretrained: the weights of model_name_or_path; random: only its config and tokenizer, with fresh
     # weights drawn from training.seed (the "no pretraining" baseline of a study, same architecture)
     init: Literal["pretrained", "random"] = "pretrained"
+    # the new Linear layers (the classifier; with init: random, every one): `hf` draws N(0, 0.02)
+    # weights and zero biases, `xlm` keeps PyTorch's default as the original's nn.Linear(dim, 3).
+    # A key of this section, not of `model` (the pretraining model's section, which an XNLI recipe
+    # does not have): the XNLI model comes from model_name_or_path, and only its head is new.
+    linear_init: Literal["hf", "xlm"] = "hf"
+    # dropout on the first hidden state before the classifier (HF's `summary_first_dropout`, 0.1
+    # in XLMForSequenceClassification; the original's glue-xnli.py --dropout, 0); None: the model's
+    classifier_dropout: float | None = None
     # keep word, position and language embeddings as pretrained: the shared embedding space is what
     # carries English supervision to the other languages, and a small model's fine-tuning can move it
     freeze_embeddings: bool = False
@@ -211,6 +246,8 @@ class XnliConfig:
             raise ConfigError("xnli.eval_language_ids: train_language needs one training language")
         if self.num_proc < 1:
             raise ConfigError("xnli.num_proc: must be >= 1")
+        if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
+            raise ConfigError("xnli.classifier_dropout: must be in [0, 1)")
 
 
 #: The study variant fine-tuned from fresh weights (no pretraining).

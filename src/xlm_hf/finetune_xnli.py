@@ -14,7 +14,7 @@ from typing import Any
 
 from xlm_hf import run_dir
 from xlm_hf.config import XnliConfig
-from xlm_hf.errors import ConfigError
+from xlm_hf.errors import ConfigError, one_line
 from xlm_hf.launch import run_command
 from xlm_hf.recipe_loader import load_sections
 
@@ -68,11 +68,11 @@ def ensure_model(config: XnliConfig) -> None:
 
 
 def run(recipe: XnliRecipe) -> dict[str, Any]:
-    from transformers import XLMForSequenceClassification, set_seed
+    from transformers import set_seed
 
     from xlm_hf.checkpoints import raise_if_stopped, resume_checkpoint, watch_for_signals
-    from xlm_hf.data.xnli import LABELS, load_train_rows
-    from xlm_hf.modeling import check_languages, load_weights
+    from xlm_hf.data.xnli import load_train_rows
+    from xlm_hf.modeling import check_languages
     from xlm_hf.tokenizer_files import load_tokenizer
     from xlm_hf.xnli_inputs import ClassificationCollator, encode_rows
     from xlm_hf.xnli_trainer import XnliTrainer, final_report, write_results
@@ -83,24 +83,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     set_seed(args.seed)
     ensure_model(config)
     key = "xnli.model_name_or_path"
-    labels = {
-        "num_labels": len(LABELS),
-        "id2label": dict(enumerate(LABELS)),
-        "label2id": {name: i for i, name in enumerate(LABELS)},
-    }
-    if config.init == "random":
-        from transformers import XLMConfig
-
-        try:
-            model = XLMForSequenceClassification(
-                XLMConfig.from_pretrained(config.model_name_or_path, **labels)
-            )
-        except (OSError, ValueError) as err:
-            raise ConfigError(
-                f"{key}: cannot read the model config in {config.model_name_or_path} ({err})"
-            ) from None
-    else:
-        model = load_weights(XLMForSequenceClassification, config.model_name_or_path, key, **labels)
+    model = load_classifier(config, key)
     tokenizer = load_tokenizer(config.model_name_or_path, key)
     langs = train_languages(config)
     check_languages(
@@ -185,6 +168,35 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         **results,
     }
     return write_results(results, args.output_dir, write=args.should_save)
+
+
+def load_classifier(config: XnliConfig, key: str):
+    """`XLMForSequenceClassification` of `model_name_or_path`: its weights (or fresh ones, ``init:
+    random``) with a new classifier, initialised and preceded by dropout as the recipe says."""
+    from transformers import XLMConfig, XLMForSequenceClassification
+
+    from xlm_hf.data.xnli import LABELS
+    from xlm_hf.modeling import load_weights, torch_default_linear_init
+
+    settings: dict[str, Any] = {
+        "num_labels": len(LABELS),
+        "id2label": dict(enumerate(LABELS)),
+        "label2id": {name: i for i, name in enumerate(LABELS)},
+    }
+    if config.classifier_dropout is not None:
+        settings["summary_first_dropout"] = config.classifier_dropout
+    if config.init == "random":
+        try:
+            model = XLMForSequenceClassification(
+                XLMConfig.from_pretrained(config.model_name_or_path, **settings)
+            )
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"{key}: cannot load {config.model_name_or_path} ({one_line(err)})") from None
+    else:
+        model = load_weights(XLMForSequenceClassification, config.model_name_or_path, key, **settings)
+    if config.linear_init == "xlm":
+        torch_default_linear_init(model if config.init == "random" else model.sequence_summary)
+    return model
 
 
 def _load_split(config: XnliConfig, split: str) -> dict[str, list[dict]]:

@@ -164,6 +164,23 @@ def set_attention(model: nn.Module, attention: str) -> nn.Module:
     return model
 
 
+def torch_default_linear_init(module: nn.Module) -> nn.Module:
+    """Draw every `nn.Linear` of `module` again as PyTorch draws it when it is built: weights
+    kaiming-uniform, biases uniform, both within ±1/sqrt(fan_in). The original XLM leaves its
+    Linear layers so (HF draws N(0, 0.02) weights and zero biases). A Linear whose weight is an
+    embedding's (XLM's output layer, tied to the word embeddings) keeps it: only its bias is drawn.
+    Randomness comes from the global generator (seeded by ``training.seed``)."""
+    embedding_weights = {id(m.weight) for m in module.modules() if isinstance(m, nn.Embedding)}
+    with torch.no_grad():
+        for linear in (m for m in module.modules() if isinstance(m, nn.Linear)):
+            if id(linear.weight) not in embedding_weights:
+                linear.reset_parameters()
+            elif linear.bias is not None:
+                bound = linear.in_features**-0.5
+                nn.init.uniform_(linear.bias, -bound, bound)
+    return module
+
+
 def build_config(model: ModelConfig, tokenizer) -> XLMConfig:
     """`XLMConfig` whose vocabulary, special ids and languages come from `tokenizer`."""
     lang2id = dict(tokenizer.lang2id or {})
@@ -278,5 +295,7 @@ def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) 
         config = build_config(model, tokenizer)
         check_languages(config, tokenizer, languages, "model")
         loaded = XLMWithTargetedLMHead(config)
+        if model.init == "xlm":
+            torch_default_linear_init(loaded)
     loaded.training_kernels = model.training_kernels
     return set_attention(loaded, model.attention)

@@ -129,6 +129,7 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
         rank=args.process_index,
         world_size=args.world_size,
         accumulation=args.gradient_accumulation_steps,
+        mixture=data_cfg.mixture,
     )
     logger.info(
         "global batch: %d sequences per device × %d processes × %d accumulation steps",

@@ -174,6 +174,15 @@ def test_random_init_keeps_the_architecture_not_the_weights(pretrained, tmp_path
         assert after[name].shape == before[name].shape and not torch.allclose(after[name], before[name]), name
 
 
+def test_the_papers_protocol_runs_without_clipping_or_classifier_dropout(pretrained, tmp_path):
+    recipe = xnli_recipe(tmp_path, pretrained / "model", linear_init="xlm", classifier_dropout=0.0, test="no")
+    args = ["training.max_steps=2", "training.max_grad_norm=0", "training.lr_scheduler_type=constant"]
+    assert main(["finetune-xnli", "--config", str(recipe), *args]) == 0
+    saved = json.loads((tmp_path / "xnli" / "config.json").read_text())
+    assert saved["summary_first_dropout"] == 0.0
+    assert set(json.loads((tmp_path / "xnli" / "xnli_results.json").read_text())["dev"]) == {*LANGS, "avg"}
+
+
 def test_frozen_embeddings_stay_as_pretrained(pretrained, tmp_path):
     recipe = xnli_recipe(tmp_path, pretrained / "model", freeze_embeddings=True, test="no")
     assert main(["finetune-xnli", "--config", str(recipe), "training.max_steps=4"]) == 0

@@ -112,6 +112,24 @@ def test_clm_run_saves_a_causal_model(tmp_path):
     assert json.loads((tmp_path / "out" / "config.json").read_text())["causal"] is True
 
 
+def test_xlm_mixture_trains_the_listed_direction_only(tmp_path):
+    recipe = tiny_recipe(
+        tmp_path,
+        data={"mixture": "xlm", "tlm_pairs": ["fr-en"]},
+        model={"init": "xlm"},
+        training={"max_steps": 6, "eval_steps": 6, "save_steps": 6},
+    )
+    assert main(["pretrain", "--config", str(recipe)]) == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(results["eval"]["tlm_ppl"]) == {"fr-en"}
+    # each cycle: an MLM step per language (2), then a TLM step (1 direction)
+    shares = results["sampling"]
+    assert set(shares) == {"mlm.en", "mlm.fr", "tlm.fr-en"}
+    assert shares["tlm.fr-en"] == pytest.approx(1 / 3) and shares["mlm.en"] + shares[
+        "mlm.fr"
+    ] == pytest.approx(2 / 3)
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

@@ -28,6 +28,7 @@ def _error(fn, *args, **kwargs) -> str:
 def test_sections_are_typed_and_defaults_follow_xlm():
     data = build_section(DataConfig, {"languages": ["en", "fr"], "data_dir": "d"}, "data")
     assert data.objectives == ["mlm"] and data.max_seq_length == 256 and data.lang_sampling_alpha == 0.7
+    assert (data.predict_first_position, data.sample_alpha_eos) == (False, False)  # the original's masking
     args = build_section(PretrainingArguments, {"learning_rate": "1e-4", "output_dir": "o"}, "training")
     assert args.learning_rate == 1e-4 and isinstance(args.learning_rate, float)
     assert (args.adam_beta1, args.adam_beta2, args.max_grad_norm) == (0.9, 0.98, 5.0)
@@ -60,7 +61,22 @@ def test_sections_are_typed_and_defaults_follow_xlm():
             "data.tlm_long_pairs: 'skip' is not one of",
         ),
         (DataConfig, {"languages": ["en", "fr"], "data_dir": "d", "tlm_pairs": ["en-de"]}, "data.tlm_pairs"),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "sample_alpha_eos": True},
+            "data.sample_alpha_eos: weighs </s> for sample_alpha > 0",
+        ),
         (DataConfig, {"data_dir": "d"}, "data.languages: required key is missing"),
+        (
+            DataConfig,
+            {"languages": ["en", "fr"], "data_dir": "d", "tlm_pairs": ["en-fr", "en-fr"]},
+            "data.tlm_pairs: has duplicates",
+        ),
+        (
+            DataConfig,
+            {"languages": ["en"], "data_dir": "d", "mixture": "cycle"},
+            "data.mixture: 'cycle' is not one of 'sample', 'xlm'",
+        ),
         (DataConfig, {"languages": ["en"], "objectives": ["mlm"]}, "data.data_dir"),
         (VocabConfig, {"languages": ["en"], "output_dir": "o", "data_dir": "d", "alpha": 0}, "vocab.alpha"),
         (
@@ -146,12 +162,43 @@ def test_every_pretraining_recipe_parses_and_validates(path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("path", sorted((RECIPES / "pretrain").glob("xlm-*.yaml")), ids=lambda p: p.name)
+def test_paper_pretraining_recipes_run_the_original_cycle(path):
+    data = load_pretrain_recipe(path).data
+    assert data.mixture == "xlm"
+    if "tlm" in data.objectives:  # the original's --mlm_steps: each English-centred pair, both ways
+        others = [lang for lang in data.languages if lang != "en"]
+        assert data.tlm_pairs == [f"en-{x}" for x in others] + [f"{x}-en" for x in others]
+        assert sorted(data.para) == sorted(f"en-{x}" for x in others)
+
+
 @pytest.mark.parametrize("path", _recipe_files("xnli"), ids=lambda p: p.name)
 def test_every_xnli_recipe_parses_and_validates(path, monkeypatch):
     monkeypatch.setenv("DATA_DIR", "/data")
     recipe = load_xnli_recipe(path)
     assert recipe.xnli.languages
     assert path.read_text().startswith("# ")
+
+
+def test_paper_xnli_recipe_resolves_to_the_originals_protocol(monkeypatch):
+    from transformers import Trainer
+
+    monkeypatch.delenv("MODEL", raising=False)
+    recipe = load_xnli_recipe(RECIPES / "xnli" / "xlm-xnli15-paper.yaml")
+    xnli, args = recipe.xnli, recipe.training
+    assert args.max_grad_norm == 0  # no clipping (HF's default clips at 1.0)
+    assert (xnli.classifier_dropout, xnli.linear_init) == (0.0, "xlm")
+    assert (args.learning_rate, args.per_device_train_batch_size, xnli.max_seq_length) == (2.5e-5, 8, 256)
+    assert str(args.lr_scheduler_type.value) == "constant" and args.warmup_steps == 0
+    assert (args.eval_steps, args.save_steps, args.max_steps) == (2500, 2500, 250 * 20000 // 8)
+    optimizer, kwargs = Trainer.get_optimizer_cls_and_kwargs(args)
+    assert optimizer.__name__ == "AdamW" and args.weight_decay == 0  # AdamW without decay: Adam
+    assert kwargs["lr"] == 2.5e-5 and kwargs["betas"] == (0.9, 0.999) and kwargs["eps"] == 1e-8
+    assert xnli.model_name_or_path == "FacebookAI/xlm-mlm-tlm-xnli15-1024" and xnli.mode == "zero-shot"
+    message = _error(
+        load_xnli_recipe, RECIPES / "xnli" / "xlm-xnli15-paper.yaml", ["xnli.classifier_dropout=1"]
+    )
+    assert message == "xnli.classifier_dropout: must be in [0, 1)"
 
 
 @pytest.mark.parametrize("path", _recipe_files("vocab"), ids=lambda p: p.name)

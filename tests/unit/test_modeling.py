@@ -181,3 +181,80 @@ def dataclasses_replace(config, **changes):
     import dataclasses
 
     return dataclasses.replace(config, **changes)
+
+
+# ----------------------------------------------------------------------------- model.init, xnli.linear_init
+
+
+def _assert_torch_default(linear: torch.nn.Linear, name: str) -> None:
+    """PyTorch's nn.Linear: weights kaiming-uniform, biases uniform, within ±1/sqrt(fan_in); half the
+    weights beyond half the bound (N(0, 0.02) puts almost none there at these fan-ins)."""
+    bound = linear.in_features**-0.5
+    w, b = linear.weight.detach(), linear.bias.detach()
+    assert w.abs().max() <= bound and b.abs().max() <= bound, name
+    assert w.std().item() == pytest.approx(bound / 3**0.5, rel=0.15), name
+    assert 0.3 < (w.abs() > bound / 2).float().mean().item() < 0.7, name
+    assert (b != 0).all(), name
+
+
+def _assert_hf_default(linear: torch.nn.Linear, name: str) -> None:
+    assert linear.weight.std().item() == pytest.approx(0.02, rel=0.2), name
+    assert (linear.weight.abs() > linear.in_features**-0.5 / 2).float().mean() < 0.05, name
+    assert (linear.bias == 0).all(), name
+
+
+def _linears(model) -> dict[str, torch.nn.Linear]:
+    return {name: m for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+
+
+def test_model_init_xlm_gives_linear_layers_pytorchs_default(sample_tokenizer):
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    xlm = load_pretraining_model(replace(TINY, init="xlm"), sample_tokenizer, ["en", "fr"])
+    torch.manual_seed(0)
+    hf = load_pretraining_model(TINY, sample_tokenizer, ["en", "fr"])
+    assert len(_linears(xlm)) == 2 * 6 + 1  # q, k, v, out, lin1, lin2 per layer, and the output layer
+    for name, linear in _linears(xlm).items():
+        if name != "pred_layer.proj":
+            _assert_torch_default(linear, name)
+    for name, linear in _linears(hf).items():
+        if name != "pred_layer.proj":
+            _assert_hf_default(linear, name)
+    # the output layer stays the word embeddings, N(0, emb_dim^-0.5); only its bias is drawn
+    proj, embeddings = xlm.pred_layer.proj, xlm.transformer.embeddings.weight
+    assert proj.weight is embeddings
+    assert embeddings.std().item() == pytest.approx(32**-0.5, rel=0.05)
+    assert (proj.bias != 0).all() and proj.bias.abs().max() <= 32**-0.5
+    assert (hf.pred_layer.proj.bias == 0).all()
+    with pytest.raises(ConfigError, match="model.init: initialises a new model"):
+        ModelConfig(init="xlm", model_name_or_path="runs/pretrain/x")
+
+
+def _classifier(tmp_path, **settings):
+    from xlm_hf.config import XnliConfig
+    from xlm_hf.finetune_xnli import load_classifier
+
+    pretrained = tmp_path / "pretrained"
+    if not pretrained.exists():
+        _tiny_model().save_pretrained(pretrained)
+    torch.manual_seed(1)
+    config = XnliConfig(model_name_or_path=str(pretrained), train="train.tsv", eval="xnli", **settings)
+    return load_classifier(config, "xnli.model_name_or_path"), XLMWithLMHeadModel.from_pretrained(pretrained)
+
+
+def test_xnli_linear_init_xlm_draws_the_new_classifier_as_pytorch(tmp_path):
+    model, pretrained = _classifier(tmp_path, linear_init="xlm", classifier_dropout=0.0)
+    _assert_torch_default(model.sequence_summary.summary, "classifier")
+    assert model.sequence_summary.summary.out_features == 3
+    assert isinstance(model.sequence_summary.first_dropout, torch.nn.Identity)  # no dropout before it
+    for name, weight in pretrained.transformer.state_dict().items():  # the encoder stays as pretrained
+        torch.testing.assert_close(model.transformer.state_dict()[name], weight, msg=name)
+
+    default, _ = _classifier(tmp_path)
+    _assert_hf_default(default.sequence_summary.summary, "classifier")
+    assert default.sequence_summary.first_dropout.p == pytest.approx(0.1)  # HF's summary_first_dropout
+
+    fresh, _ = _classifier(tmp_path, init="random", linear_init="xlm")
+    for name, linear in _linears(fresh).items():  # fresh weights: every Linear layer is new
+        _assert_torch_default(linear, name)

@@ -80,6 +80,8 @@ def test_masking_targets_never_padding_and_labels_match(batch_examples, seed, pr
     assert labels.shape == original.shape == batch["input_ids"].shape
     assert not (targets & (original == PAD)).any(), "a padding position is a target"
     assert 1 <= int(targets.sum()) <= int((original != PAD).sum())
+    if original.size(1) > 1:  # the original's rule: a row's first position is never a target
+        assert not targets[:, 0].any()
     assert (labels[targets] == original[targets]).all()
     # outside the targets nothing changes; a target becomes <mask>, stays, or a random non-special id
     assert (batch["input_ids"][~targets] == original[~targets]).all()
@@ -114,13 +116,16 @@ def test_weighted_masking_draws_exactly_ceil_p_n_targets(batch_examples, seed, p
     batch = collate(batch_examples, torch.Generator().manual_seed(seed))
     original = pad_examples(batch_examples, PAD)["input_ids"]
     targets = batch["labels"] != IGNORE_INDEX
-    n_tokens, drawable = int((original != PAD).sum()), int((weights[original] > 0).sum())
+    candidates = original != PAD
+    if original.size(1) > 1:  # everything but a row's first position (unless rows are one token long)
+        candidates[:, 0] = False
+    n_tokens, drawable = int(candidates.sum()), int((weights[original] * candidates > 0).sum())
     expected = min(math.ceil(probability * n_tokens), drawable)
     if expected > 0:
         assert int(targets.sum()) == expected
     else:  # no token has weight (e.g. all <unk>): independent draws, at least one target
         assert 1 <= int(targets.sum()) <= n_tokens
-    assert not (targets & (original == PAD)).any()
+    assert not (targets & ~candidates).any()
 
 
 @FAST

@@ -170,3 +170,96 @@ def test_mixture_refuses_batches_smaller_than_the_world():
     tiny = stream_source("clm", "en", 0, np.arange(14, 22).reshape(2, 4), 1, collate)
     with pytest.raises(ValueError, match="fewer rows than its 3 parts"):
         MixtureBatches([tiny], world_size=3)
+
+
+# ----------------------------------------------------------------------------- the xlm mixture
+
+XLM_LANGUAGES = [("ar", 4), ("de", 30), ("en", 90), ("fr", 60), ("sw", 2), ("zh", 20)]  # (lang, sentences)
+
+
+def _xlm_sources(batch: int = 2, min_rows: int = 1):
+    """Six MLM languages (more than the cycle's 5 steps) of 3-token sentences, and three TLM
+    directions: en-fr and fr-en of one 30-pair corpus, de-en of an 8-pair one."""
+    collate = MaskingCollator(vocab_size=60)
+    sources = [
+        stream_source(
+            "mlm", lang, i, pack_stream([[20 + i, 30 + i, 40 + i]] * n, 8), batch, collate, min_rows
+        )
+        for i, (lang, n) in enumerate(XLM_LANGUAGES)
+    ]
+    pairs = [[15 + i % 5] * (1 + i % 4) for i in range(30)]
+    for name, ids, n in (("en-fr", (2, 3), 30), ("fr-en", (3, 2), 30), ("de-en", (1, 2), 8)):
+        sources.append(tlm_source(name, ids, pairs[:n], pairs[:n], 2 * batch, None, collate, min_rows))
+    return sources
+
+
+def test_xlm_mixture_runs_the_original_cycle():
+    """Each iteration: min(5, 6) MLM steps, then min(5, 3) TLM steps, drawn with replacement."""
+    it = iter(MixtureBatches(_xlm_sources(), alpha=0.7, seed=3, mixture="xlm"))
+    steps = [next(it)["source"] for _ in range(16)]
+    assert steps == [
+        *["mlm.fr", "mlm.fr", "mlm.en", "mlm.fr", "mlm.zh"],
+        *["tlm.en-fr", "tlm.de-en", "tlm.en-fr"],
+        *["mlm.en", "mlm.de", "mlm.fr", "mlm.en", "mlm.sw"],
+        *["tlm.en-fr", "tlm.fr-en", "tlm.en-fr"],
+    ]
+    # a CLM+MLM+TLM run: CLM steps first, then MLM, then TLM, as the original's loop
+    blocks = pack_stream([[20, 30, 40]] * 10, 8)
+    clm = [stream_source("clm", lang, i, blocks, 2, CausalCollator()) for i, lang in enumerate(["en", "fr"])]
+    mixed = iter(MixtureBatches([*_xlm_sources()[:2], _xlm_sources()[6], *clm], seed=0, mixture="xlm"))
+    objectives = [next(mixed)["source"].split(".")[0] for _ in range(10)]
+    assert objectives == ["clm", "clm", "mlm", "mlm", "tlm"] * 2
+
+
+def test_xlm_mixture_weighs_languages_by_sentences_not_tokens():
+    sources = _xlm_sources()
+    assert [s.n_sentences for s in sources] == [n for _, n in XLM_LANGUAGES] + [30, 30, 8]
+    mixture = MixtureBatches(sources, alpha=0.7, mixture="xlm")
+    mlm = smoothed_probabilities([n for _, n in XLM_LANGUAGES], 0.7)
+    tlm = smoothed_probabilities([30, 30, 8], 0.7)  # the two directions of a corpus weigh the same
+    assert mixture.probs == pytest.approx([*(mlm * 5 / 8), *(tlm * 3 / 8)])
+    assert [name for name, _, _ in mixture.describe()][-3:] == ["tlm.en-fr", "tlm.fr-en", "tlm.de-en"]
+    # the same sentences in longer blocks: more tokens, the same share of steps
+    longer = stream_source("mlm", "sw", 4, pack_stream([[20] * 30] * 2, 8), 2, MaskingCollator(vocab_size=60))
+    assert longer.n_tokens > sources[4].n_tokens and longer.n_sentences == 2
+    swapped = MixtureBatches([*sources[:4], longer, *sources[5:]], alpha=0.7, mixture="xlm")
+    assert swapped.probs == pytest.approx(mixture.probs)
+    draws = Counter()
+    it = iter(MixtureBatches(sources, alpha=0.7, seed=1, mixture="xlm"))
+    draws.update(next(it)["source"] for _ in range(8 * 500))
+    for name, p, _ in mixture.describe():
+        assert draws[name] / 4000 == pytest.approx(p, abs=0.02), name
+
+
+def test_xlm_mixture_resumes_on_the_same_steps_and_ranks_agree():
+    sources = [s for s in _xlm_sources(batch=4) if len(s.examples) >= 2]  # a row for each of 2 ranks
+    whole = iter(MixtureBatches(sources, seed=5, mixture="xlm"))
+    expected = [next(whole) for _ in range(20)]
+    resumed = MixtureBatches(sources, seed=5, mixture="xlm")
+    resumed.start = 7  # a checkpoint after 7 steps
+    it = iter(resumed)
+    for batch in expected[7:]:
+        again = next(it)
+        assert again["source"] == batch["source"]
+        assert torch.equal(again["input_ids"], batch["input_ids"]) and torch.equal(
+            again["labels"], batch["labels"]
+        )
+    ranks = [iter(MixtureBatches(sources, seed=5, rank=r, world_size=2, mixture="xlm")) for r in range(2)]
+    for batch in expected:
+        parts = [next(r) for r in ranks]
+        assert [p["source"] for p in parts] == [batch["source"]] * 2
+        start = 0  # the ranks' rows are the single batch's, masks included (cut to their own width)
+        for part in parts:
+            rows, width = part["labels"].shape
+            for key in ("input_ids", "labels"):
+                assert torch.equal(part[key], batch[key][start : start + rows, :width]), key
+            start += rows
+        assert start == len(batch["labels"])
+
+
+def test_xlm_mixture_needs_sentences():
+    blocks = np.arange(14, 30).reshape(2, 8)  # no </s>: no sentence to weigh by
+    source = stream_source("mlm", "en", 0, blocks, 1, MaskingCollator(vocab_size=60))
+    with pytest.raises(ValueError, match="weighs sources by sentences"):
+        MixtureBatches([source], mixture="xlm")
+    assert MixtureBatches([source]).probs.tolist() == [1.0]  # the sample mixture weighs tokens

@@ -15,7 +15,7 @@ from xlm_hf.training_args import PretrainingArguments
 
 # Recorded with torch 2.13 on CPU; a refactor that changes the data order, the masking or the loss
 # moves these. Re-record them only for an intended change of behaviour, and say so in the commit.
-RECORDED_LOSS = 4.135373
+RECORDED_LOSS = 4.141783
 RECORDED_TOKENS = 496
 
 

@@ -41,7 +41,7 @@ def test_translate_train_needs_a_training_set_per_language():
     import pytest
 
     from xlm_hf.errors import ConfigError
-    from xlm_hf.finetune_xnli import XnliConfig
+    from xlm_hf.config import XnliConfig
 
     with pytest.raises(ConfigError, match="xnli.train: translate-train needs one training set per language"):
         XnliConfig(

@@ -45,8 +45,13 @@ def pad_examples(examples: list[dict[str, Any]], pad_token_id: int) -> dict[str,
 class MaskingCollator:
     """XLM masking (MLM and TLM): 15 % targets; 80 % ``<special1>``, 10 % random, 10 % kept.
 
-    Padding is never a target. With ``word_weights`` (count^-alpha per id, XLM's ``sample_alpha``)
-    exactly ceil(p · N) targets are drawn in proportion to those weights instead of independently.
+    As in the original's ``mask_out``: padding is never a target, and neither is the first position
+    of a sequence (for TLM the sequence is the whole pair, so that is the opening ``</s>``; for a
+    stream block, the token the block starts with). ``predict_first_position=True`` lifts the
+    second rule. With ``word_weights`` (count^-alpha per id, XLM's ``sample_alpha``) exactly
+    ceil(p · N) targets are drawn in proportion to those weights, N counting the positions that can
+    be targets, instead of independently. Random replacements never draw a special id (an
+    intended difference: the original draws any id, ``<pad>`` and ``<special1>`` included).
 
     Example (vocab 20, mask 5, pad 2, ``torch.Generator().manual_seed(0)``)::
 
@@ -54,7 +59,7 @@ class MaskingCollator:
         >>> batch = collate([{"input_ids": [1, 15, 16, 17, 1], "langs": 0},
         ...                  {"input_ids": [1, 18, 1], "langs": 1}], torch.Generator().manual_seed(0))
         >>> batch["input_ids"].tolist(), batch["labels"].tolist()
-        ([[5, 15, 5, 5, 5], [1, 5, 1, 2, 2]], [[1, -100, 16, 17, 1], [-100, 18, -100, -100, -100]])
+        ([[1, 15, 5, 5, 5], [1, 5, 1, 2, 2]], [[-100, -100, 16, 17, 1], [-100, 18, -100, -100, -100]])
         >>> batch["langs"].tolist(), batch["attention_mask"].tolist()
         ([[0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], [[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
     """
@@ -66,6 +71,7 @@ class MaskingCollator:
     mask_replace_prob: float = 0.8
     random_replace_prob: float = 0.1
     word_weights: torch.Tensor | None = None
+    predict_first_position: bool = False
 
     def __call__(self, examples: list[dict[str, Any]], generator: torch.Generator | None = None) -> dict:
         batch = pad_examples(examples, self.pad_token_id)
@@ -82,8 +88,8 @@ class MaskingCollator:
         return {**batch, "input_ids": input_ids, "labels": labels}
 
     def choose_targets(self, input_ids: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """Boolean [batch, seq] of prediction targets (at least one per batch, never padding)."""
-        candidates = input_ids != self.pad_token_id
+        """Boolean [batch, seq] of prediction targets (at least one per batch, see `candidates`)."""
+        candidates = self.candidates(input_ids)
         if self.word_weights is not None:
             weights = self.word_weights[input_ids] * candidates
             # never more targets than tokens that can be drawn (ids unseen in training weigh 0)
@@ -97,6 +103,17 @@ class MaskingCollator:
             targets[chosen] = True
             return targets.view_as(input_ids)
         return self._uniform_targets(input_ids, candidates, generator)
+
+    def candidates(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Positions that may be targets: not padding and, unless `predict_first_position`, not a
+        row's first position. A batch whose rows are all one token long keeps that token: the loss
+        needs a target, and over none it would be NaN (a validation tail can be such a batch)."""
+        real = input_ids != self.pad_token_id
+        if self.predict_first_position:
+            return real
+        allowed = real.clone()
+        allowed[:, 0] = False
+        return allowed if allowed.any() else real
 
     def _uniform_targets(
         self, input_ids: torch.Tensor, candidates: torch.Tensor, generator: torch.Generator | None
@@ -130,10 +147,13 @@ class CausalCollator:
         return {**batch, "labels": labels}
 
 
-def word_weights_from_counts(counts: torch.Tensor, alpha: float) -> torch.Tensor:
-    """XLM's target sampling weights: count^-alpha, zero for ids never seen (and for specials)."""
+def word_weights_from_counts(counts: torch.Tensor, alpha: float, predict_eos: bool = False) -> torch.Tensor:
+    """XLM's target sampling weights: count^-alpha, zero for ids never seen and for the special
+    tokens, ``</s>`` included, as in the original (its dictionary counts specials 0 times).
+    ``predict_eos=True`` weighs ``</s>`` by its count like a word."""
     weights = counts.float().clamp(min=1) ** -alpha
     weights[counts == 0] = 0.0
     weights[:N_SPECIAL] = 0.0
-    weights[1] = counts[1].clamp(min=1).float() ** -alpha if counts[1] > 0 else 0.0  # </s> can be a target
+    if predict_eos and counts[1] > 0:
+        weights[1] = counts[1].float() ** -alpha
     return weights

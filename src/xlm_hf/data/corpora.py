@@ -99,12 +99,14 @@ def mono_sources(config: DataConfig) -> dict[str, list[str]]:
 
 
 def para_sources(config: DataConfig) -> dict[str, list[str]]:
-    """Sources per TLM pair: [l1 file, l2 file] or [hf:...]; found in DIR/para when not explicit."""
+    """Sources per parallel corpus: [l1 file, l2 file] or [hf:...]; found in DIR/para when not
+    explicit. One corpus per pair of languages, however many TLM directions read it."""
     if "tlm" not in config.objectives:
         return {}
     _check_data_dir(config)
-    pairs = config.tlm_pairs
-    if pairs is None:
+    if config.tlm_pairs is not None:
+        pairs = corpus_names(config.tlm_pairs, list(config.para))
+    else:
         pairs = list(config.para) or _pairs_in_dir(config)
         if not pairs:
             raise ConfigError(
@@ -126,6 +128,21 @@ def para_sources(config: DataConfig) -> dict[str, list[str]]:
                 raise ConfigError(f"data.para.{pair}: {f} does not exist")
         sources[pair] = files
     return sources
+
+
+def corpus_names(directions: list[str], para_names: list[str]) -> list[str]:
+    """The corpora that TLM `directions` read, one per pair of languages: named as in `data.para`
+    when it lists the pair (in either order), else as the first direction that uses it.
+
+    >>> corpus_names(["en-fr", "fr-en", "de-en"], ["fr-en"])
+    ['fr-en', 'de-en']
+    """
+    named = {frozenset(name.split("-")): name for name in para_names}
+    out: dict[frozenset[str], str] = {}
+    for direction in directions:
+        langs = frozenset(direction.split("-"))
+        out.setdefault(langs, named.get(langs, direction))
+    return list(out.values())
 
 
 def _check_data_dir(config: DataConfig) -> None:

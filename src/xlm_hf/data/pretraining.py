@@ -70,7 +70,8 @@ def build_pretraining_data(
     lang2id = tokenizer.lang2id
     weights = None
     if config.sample_alpha > 0:
-        weights = word_weights_from_counts(token_counts(corpora, len(tokenizer)), config.sample_alpha)
+        counts = token_counts(corpora, len(tokenizer))
+        weights = word_weights_from_counts(counts, config.sample_alpha, predict_eos=config.sample_alpha_eos)
     masking = MaskingCollator(
         vocab_size=len(tokenizer),
         mask_token_id=tokenizer.mask_token_id,
@@ -79,6 +80,7 @@ def build_pretraining_data(
         mask_replace_prob=config.mask_replace_prob,
         random_replace_prob=config.random_replace_prob,
         word_weights=weights,
+        predict_first_position=config.predict_first_position,
     )
     causal = CausalCollator(pad_token_id=tokenizer.pad_token_id)
     out = PretrainingData([], [])
@@ -106,43 +108,51 @@ def build_pretraining_data(
                 _fixed_batches(objective, lang, examples, _chunks(len(examples), eval_batch_size), collate)
             )
     if "tlm" in config.objectives:
+        pairs = {}  # corpus -> (train, valid), each (ids of its first language, ids of its second)
         for pair, train in corpora.para_train.items():
-            l1, l2 = pair.split("-")
             ids1, ids2, n_long = filter_pairs(
                 train["ids1"], train["ids2"], config.tlm_max_len, config.tlm_long_pairs
             )
             out.dropped_pairs[pair] = n_long if config.tlm_long_pairs == "drop" else 0
-            v1, v2, _ = filter_pairs(
-                corpora.para_valid[pair]["ids1"],
-                corpora.para_valid[pair]["ids2"],
-                config.tlm_max_len,
-                "truncate",
-            )
-            tokens_per_batch = config.tlm_tokens_per_batch and config.tlm_tokens_per_batch * parts
-            for name, (a, b), ids in ((pair, (l1, l2), (ids1, ids2)), (f"{l2}-{l1}", (l2, l1), (ids2, ids1))):
-                if len(ids[0]) < parts:
-                    continue
-                lang_ids = (lang2id[a], lang2id[b])
-                out.sources.append(
-                    tlm_source(
-                        name,
-                        lang_ids,
-                        ids[0],
-                        ids[1],
-                        batch_size * parts,
-                        tokens_per_batch,
-                        masking,
-                        min_rows=parts,
-                    )
+            valid = corpora.para_valid[pair]
+            v1, v2, _ = filter_pairs(valid["ids1"], valid["ids2"], config.tlm_max_len, "truncate")
+            pairs[pair] = ((ids1, ids2), (v1, v2))
+        tokens_per_batch = config.tlm_tokens_per_batch and config.tlm_tokens_per_batch * parts
+        for name, corpus in tlm_directions(config.tlm_pairs, list(pairs)):
+            train, valid = pairs[corpus]
+            if name != corpus:  # the corpus read the other way round: its second language first
+                train, valid = train[::-1], valid[::-1]
+            if len(train[0]) < parts:
+                continue
+            a, b = name.split("-")
+            lang_ids = (lang2id[a], lang2id[b])
+            out.sources.append(
+                tlm_source(
+                    name, lang_ids, *train, batch_size * parts, tokens_per_batch, masking, min_rows=parts
                 )
-                va, vb = (v1, v2) if name == pair else (v2, v1)
-                examples = [tlm_example(x, y, *lang_ids) for x, y in zip(va, vb)]
-                batches = length_batches([len(e["input_ids"]) for e in examples], eval_batch_size)
-                out.validation.append(_fixed_batches("tlm", name, examples, batches, masking))
+            )
+            examples = [tlm_example(x, y, *lang_ids) for x, y in zip(*valid)]
+            batches = length_batches([len(e["input_ids"]) for e in examples], eval_batch_size)
+            out.validation.append(_fixed_batches("tlm", name, examples, batches, masking))
     if not out.sources:
         raise ConfigError("data: no training data (every language and pair is empty or too short)")
     out.validation = [v for v in out.validation if v.batches]
     return out
+
+
+def tlm_directions(listed: list[str] | None, corpora: list[str]) -> list[tuple[str, str]]:
+    """(direction, corpus) of every TLM source: the `listed` directions (``data.tlm_pairs``;
+    ``en-fr`` puts English first) or, by default, both directions of every corpus.
+
+    >>> tlm_directions(None, ["en-fr"])
+    [('en-fr', 'en-fr'), ('fr-en', 'en-fr')]
+    >>> tlm_directions(["fr-en", "en-de"], ["en-fr", "en-de"])
+    [('fr-en', 'en-fr'), ('en-de', 'en-de')]
+    """
+    if listed is None:
+        return [(d, c) for c in corpora for d in (c, "-".join(reversed(c.split("-"))))]
+    by_languages = {frozenset(c.split("-")): c for c in corpora}
+    return [(d, by_languages[frozenset(d.split("-"))]) for d in listed]
 
 
 def _chunks(n: int, size: int) -> list[list[int]]:

@@ -4,13 +4,14 @@
   cut into contiguous blocks of ``max_seq_length``; no padding, blocks start mid-sentence.
 - A TLM pair: ``</s> A </s> </s> B </s>``, ``langs`` l1 over A's half and l2 over B's, positions
   restarting at 0 where B's half begins; batches hold pairs of similar length.
-- The mixture: every step draws an objective (uniformly: the original cycles through its
-  objectives, one step each), then one of its languages or pairs with p ∝ n^alpha (n = its
-  training tokens), and yields one global batch of it per optimizer step. The draws depend only on
-  the seed and are the same on every data-parallel rank: at a step, all ranks train the same
-  objective and language, each rank and accumulation micro-step on its own rows of the global batch
-  (per-device batch × ranks × accumulation steps). So N processes × batch B, or N accumulation
-  steps × batch B, see exactly the examples and masks of one batch N·B; a resumed run replays the draws.
+- The mixture yields one global batch per optimizer step, of one (objective, language-or-pair)
+  source chosen by `data.mixture`: ``sample`` draws every step an objective (uniformly), then one
+  of its languages or pairs with p ∝ n^alpha (n = its training tokens); ``xlm`` runs the
+  original's cycle (`xlm_cycle_steps`). The draws depend only on the seed and are the same on every
+  data-parallel rank: at a step, all ranks train the same objective and language, each rank and
+  accumulation micro-step on its own rows of the global batch (per-device batch × ranks ×
+  accumulation steps). So N processes × batch B, or N accumulation steps × batch B, see exactly
+  the examples and masks of one batch N·B; a resumed run replays the draws.
 """
 
 from __future__ import annotations
@@ -166,6 +167,51 @@ def mixture_probabilities(sources: Sequence[Source], alpha: float | str) -> np.n
     return probs
 
 
+MIXTURES = ("sample", "xlm")
+XLM_STEPS_PER_OBJECTIVE = 5  # the original's `shuf_order(..., n=5)`
+XLM_OBJECTIVE_ORDER = ("clm", "mlm", "tlm")  # its loop: clm_steps, then mlm_steps (languages, then pairs)
+
+
+def xlm_groups(sources: Sequence[Source], alpha: float | str) -> list[tuple[list[int], np.ndarray]]:
+    """Per objective, in the original's order: (indices of its sources, p ∝ sentences^alpha).
+
+    Sentences, not tokens, as the original weighs its datasets by their length in sentences; the
+    two directions of a TLM pair share a corpus and so a weight."""
+    groups = []
+    for objective in XLM_OBJECTIVE_ORDER:
+        members = [i for i, s in enumerate(sources) if s.objective == objective]
+        if members:
+            groups.append((members, smoothed_probabilities([sources[i].n_sentences for i in members], alpha)))
+    return groups
+
+
+def xlm_cycle_steps(sources: Sequence[Source], alpha: float | str, rng: np.random.Generator) -> Iterator[int]:
+    """Source indices, one per optimizer step, in the original's training loop: each iteration
+    runs min(5, #languages) CLM steps, then min(5, #languages) MLM steps, then min(5, #directions)
+    TLM steps, each step's language (or direction) drawn with replacement, p ∝ sentences^alpha."""
+    groups = xlm_groups(sources, alpha)
+    while True:
+        for members, probs in groups:
+            picks = rng.choice(len(members), size=min(XLM_STEPS_PER_OBJECTIVE, len(members)), p=probs)
+            yield from (members[int(i)] for i in picks)
+
+
+def sampled_steps(probs: np.ndarray, rng: np.random.Generator) -> Iterator[int]:
+    """Source indices, one per optimizer step, each drawn independently with `probs`."""
+    while True:
+        yield int(rng.choice(len(probs), p=probs))
+
+
+def xlm_step_shares(sources: Sequence[Source], alpha: float | str) -> np.ndarray:
+    """The long-run share of steps of each source under `xlm_cycle_steps`."""
+    groups = xlm_groups(sources, alpha)
+    cycle = sum(min(XLM_STEPS_PER_OBJECTIVE, len(members)) for members, _ in groups)
+    shares = np.zeros(len(sources))
+    for members, probs in groups:
+        shares[members] = probs * min(XLM_STEPS_PER_OBJECTIVE, len(members)) / cycle
+    return shares
+
+
 # ----------------------------------------------------------------------------- sources
 
 
@@ -175,7 +221,8 @@ class Source:
 
     ``examples`` are ready model inputs before collation; ``batches`` are lists of indices into it
     (one block per index for streams, length-bucketed for TLM), each a *global* batch that the
-    data-parallel ranks split by rows; ``n_tokens`` weighs the sampling.
+    data-parallel ranks split by rows; ``n_tokens`` weighs the ``sample`` mixture, ``n_sentences``
+    (sentences of a stream, pairs of TLM) the ``xlm`` mixture.
     """
 
     objective: str
@@ -185,6 +232,7 @@ class Source:
     n_tokens: int
     collate: Callable[..., dict]
     causal: bool = False
+    n_sentences: int = 0
 
     def batch(self, index: int, generator: torch.Generator | None) -> dict:
         """Global batch `index`, collated whole: its masks do not depend on how it is split."""
@@ -218,7 +266,8 @@ def stream_source(
     """Blocks of one language; batch j holds blocks j, j + n, j + 2n, ... (n batches), so its rows
     come from distant parts of the corpus, as XLM's stream batches do (order shuffled per epoch).
     `batch_size` is the global batch (all ranks and accumulation steps); every batch keeps at least
-    `min_rows` blocks."""
+    `min_rows` blocks. Its sentences are counted by the ``</s>`` in the blocks, one per sentence (as
+    the original recounts a stream's sentences when it selects part of one)."""
     n_batches = max(1, -(-len(blocks) // batch_size))
     batches = [list(range(j, len(blocks), n_batches)) for j in range(n_batches)]
     return Source(
@@ -229,6 +278,7 @@ def stream_source(
         int((blocks != PAD).sum()),
         collate,
         objective == "clm",
+        n_sentences=int((blocks == EOS).sum()),
     )
 
 
@@ -247,12 +297,13 @@ def tlm_source(
     examples = [tlm_example(a, b, *lang_ids) for a, b in zip(ids1, ids2)]
     lengths = [len(e["input_ids"]) for e in examples]
     batches = length_batches(lengths, batch_size, tokens_per_batch, min_rows)
-    return Source("tlm", pair, examples, batches, int(sum(lengths)), collate)
+    return Source("tlm", pair, examples, batches, int(sum(lengths)), collate, n_sentences=len(examples))
 
 
 class MixtureBatches(IterableDataset):
-    """Endless micro-batches: per optimizer step, draw a source (see `mixture_probabilities`) and its
-    next global batch (epochs reshuffled), then yield this rank's rows for each accumulation step.
+    """Endless micro-batches: per optimizer step, a source (`mixture`: ``sample``, see
+    `mixture_probabilities`, or ``xlm``, see `xlm_cycle_steps`) and its next global batch (epochs
+    reshuffled), then this rank's rows of it for each accumulation step.
 
     Everything random comes from generators seeded by the seed alone, identical on every rank: the
     same seed gives the same global batches, which is what makes `resume_from_checkpoint` continue on
@@ -267,28 +318,44 @@ class MixtureBatches(IterableDataset):
         rank: int = 0,
         world_size: int = 1,
         accumulation: int = 1,
+        mixture: str = "sample",
     ) -> None:
         if not sources:
             raise ValueError("no training data: every source is empty")
+        if mixture not in MIXTURES:
+            raise ValueError(f"mixture {mixture!r} is not one of {', '.join(MIXTURES)}")
         parts = world_size * accumulation
         too_small = [f"{s.objective}.{s.name}" for s in sources if min(map(len, s.batches)) < parts]
         if too_small:
             raise ValueError(
                 f"{too_small}: a batch has fewer rows than its {parts} parts (ranks × accumulation steps)"
             )
+        no_sentences = [f"{s.objective}.{s.name}" for s in sources if s.n_sentences < 1]
+        if mixture == "xlm" and no_sentences:
+            raise ValueError(
+                f"{no_sentences}: the xlm mixture weighs sources by sentences, and these have none"
+            )
         self.sources = list(sources)
-        self.probs = mixture_probabilities(sources, alpha)
+        self.alpha, self.mixture = alpha, mixture
+        # the share of steps of each source (the xlm cycle's in the long run)
+        self.probs = (
+            mixture_probabilities(sources, alpha) if mixture == "sample" else xlm_step_shares(sources, alpha)
+        )
         self.seed, self.rank, self.world_size, self.accumulation = seed, rank, world_size, accumulation
         self.start = 0  # micro-batches to skip (resume): global_step × gradient_accumulation_steps
+
+    def steps(self, rng: np.random.Generator) -> Iterator[int]:
+        """The source of each optimizer step, drawn from `rng` (the stream shared by all ranks)."""
+        if self.mixture == "xlm":
+            return xlm_cycle_steps(self.sources, self.alpha, rng)
+        return sampled_steps(self.probs, rng)
 
     def __iter__(self) -> Iterator[dict]:
         rng = np.random.default_rng([self.seed, 0])  # 0: the stream shared by all ranks
         orders = [rng.permutation(len(s.batches)) for s in self.sources]
         cursors = [0] * len(self.sources)
         parts = self.world_size * self.accumulation
-        draw = 0
-        while True:
-            k = int(rng.choice(len(self.sources), p=self.probs))
+        for draw, k in enumerate(self.steps(rng)):
             if cursors[k] == len(orders[k]):
                 orders[k], cursors[k] = rng.permutation(len(self.sources[k].batches)), 0
             index = int(orders[k][cursors[k]])
@@ -305,7 +372,6 @@ class MixtureBatches(IterableDataset):
                     batch["source"] = f"{source.objective}.{source.name}"
                     batch["n_tokens"] = tokens_in(batch)
                     yield batch
-            draw += 1
 
     def generator(self, draw: int) -> torch.Generator:
         """Masking randomness of global batch `draw`: independent of the batches before it, so
