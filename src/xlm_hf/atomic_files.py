@@ -59,22 +59,23 @@ def atomic_directory(destination: str | os.PathLike, replace: bool = False) -> I
 def check_can_write(path: str | os.PathLike, key: str) -> None:
     """`path` is, or can become, a directory this process writes into; else one `ConfigError` line.
 
-    Checked before any work, so that a file in the way or a read-only location fails in the first
-    second, not after hours of tokenising or training. Nothing is created.
+    Checked before any work, so that a file in the way or a location nobody can write fails in the
+    first second, not after hours of tokenising or training. The test is a real one (a temporary
+    directory made and removed in the nearest existing folder): permission bits say nothing for
+    root, on a read-only mount or under /proc.
     """
     from xlm_hf.errors import ConfigError
 
     path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise ConfigError(f"{key}: {path} exists and is not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise ConfigError(f"{key}: {path} is not writable by this user")
-        return
-    ancestor = path.parent
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}: {path} exists and is not a directory")
+    ancestor = path
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise ConfigError(f"{key}: cannot create {path}: {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ConfigError(f"{key}: cannot create {path}: {ancestor} is not writable by this user")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".xlm-hf-write-check.", dir=ancestor))
+    except OSError as err:
+        where = "write into" if ancestor == path else f"create {path} in {ancestor}:"
+        raise ConfigError(f"{key}: cannot {where} {err.strerror.lower()}") from None

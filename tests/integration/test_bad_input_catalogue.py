@@ -1,0 +1,442 @@
+"""The catalogue of bad input, through the real command line in a subprocess.
+
+Every case builds its inputs in a fresh workspace, runs ``python -m xlm_hf COMMAND ...`` and
+checks what the README promises: exit status 2, one error line naming the key or the file, no
+traceback, and the workspace — output directories, the tokenisation cache, every input — byte for
+byte as it was (a listing of every file with its size and SHA-256, before and after).
+
+To add a case, append a `Case` to `CASES`: a name, the command, a function that writes its inputs
+into the workspace and returns the arguments after the command, and a fragment of the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from xlm_hf import SAMPLE_DIR
+
+pytestmark = pytest.mark.slow
+
+SAMPLE_LINES = (SAMPLE_DIR / "mono" / "en.txt").read_text(encoding="utf-8").splitlines()[:40]
+NLI_ROWS = (SAMPLE_DIR / "nli-en" / "sample.train.tsv").read_text(encoding="utf-8").splitlines()[:20]
+
+
+class Workspace:
+    """A folder with a small data directory, a tokenizer, a tiny model and recipe writers."""
+
+    def __init__(self, root: Path, vocab: Path, model: Path) -> None:
+        self.root = root
+        self.data = root / "data"
+        for lang in ("en", "fr"):
+            self.write(f"data/mono/{lang}.txt", "\n".join(SAMPLE_LINES) + "\n")
+        self.write("data/para/en-fr.en", "\n".join(SAMPLE_LINES[:10]) + "\n")
+        self.write("data/para/en-fr.fr", "\n".join(SAMPLE_LINES[10:20]) + "\n")
+        self.vocab = root / "vocab"
+        shutil.copytree(vocab, self.vocab)
+        self.model = root / "model"
+        shutil.copytree(model, self.model)
+        self.out = root / "out"
+        self.cache = root / "cache"
+
+    def write(self, relative: str, text: str | bytes) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        return path
+
+    def pretrain(self, **sections) -> list[str]:
+        """``--config`` of a tiny MLM recipe on the workspace data (sections update it)."""
+        recipe = {
+            "data": {
+                "languages": ["en", "fr"],
+                "objectives": ["mlm"],
+                "data_dir": str(self.data),
+                "max_seq_length": 32,
+                "cache_dir": str(self.cache),
+            },
+            "model": {"tokenizer": str(self.vocab), "emb_dim": 16, "n_layers": 1, "n_heads": 2},
+            "training": {"output_dir": str(self.out), "max_steps": 2, "disable_tqdm": True},
+        }
+        for name, values in sections.items():
+            if values is None:
+                recipe.pop(name, None)
+            else:
+                recipe.setdefault(name, {}).update(values)
+        return ["--config", str(self.write("pretrain.yaml", yaml.safe_dump(recipe)))]
+
+    def xnli(self, **xnli) -> list[str]:
+        recipe = {
+            "xnli": {
+                "model_name_or_path": str(self.model),
+                "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
+                "eval": str(SAMPLE_DIR / "xnli"),
+                "languages": ["en", "fr"],
+                "max_seq_length": 64,
+                **xnli,
+            },
+            "training": {"output_dir": str(self.out), "num_train_epochs": 1, "disable_tqdm": True},
+        }
+        return ["--config", str(self.write("xnli.yaml", yaml.safe_dump(recipe)))]
+
+    def previous_run(self, learning_rate: float = 1e-3) -> None:
+        """An output directory holding another run's `run.json` (and a checkpoint-like folder)."""
+        settings = {"training.learning_rate": learning_rate, "data.languages": ["en", "fr"]}
+        self.write("out/run.json", json.dumps({"fingerprint": "x", "settings": settings}))
+
+
+@dataclass
+class Case:
+    name: str
+    command: str
+    inputs: Callable[[Workspace], list[str]]  # writes the inputs, returns the arguments
+    expect: str  # a fragment of the error line
+    env: dict[str, str] | None = None
+
+
+def _truncated_weights(ws: Workspace) -> None:
+    weights = ws.model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+
+
+def _edit_json(path: Path, **changes) -> None:
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+CASES = [
+    # --- the recipe file and the command line
+    Case(
+        "recipe-not-utf8",
+        "pretrain",
+        lambda ws: ["--config", str(ws.write("r.yaml", b"# caf\xe9\ndata: {}\n"))],
+        "not valid UTF-8",
+    ),
+    Case("config-is-a-directory", "pretrain", lambda ws: ["--config", str(ws.data)], "is a directory"),
+    Case(
+        "config-missing",
+        "finetune-xnli",
+        lambda ws: ["--config", str(ws.root / "nope.yaml")],
+        "does not exist",
+    ),
+    Case(
+        "recipe-invalid-yaml",
+        "pretrain",
+        lambda ws: ["--config", str(ws.write("r.yaml", "data: [en\n"))],
+        "invalid YAML",
+    ),
+    Case(
+        "recipe-empty",
+        "pretrain",
+        lambda ws: ["--config", str(ws.write("r.yaml", ""))],
+        "required key is missing",
+    ),
+    Case(
+        "unknown-key",
+        "pretrain",
+        lambda ws: ws.pretrain(data={"objectivs": ["mlm"]}),
+        "data.objectivs: unknown key",
+    ),
+    Case(
+        "wrong-type",
+        "pretrain",
+        lambda ws: [*ws.pretrain(), "model.n_layers=two"],
+        "model.n_layers: expected an integer",
+    ),
+    Case(
+        "override-without-section",
+        "pretrain",
+        lambda ws: [*ws.pretrain(), "max_steps=3"],
+        "overrides are section.key=value",
+    ),
+    Case(
+        "nested-override-into-a-list",
+        "pretrain",
+        lambda ws: [*ws.pretrain(), "data.languages.en=x"],
+        "not a mapping",
+    ),
+    # --- input files
+    Case(
+        "mono-file-missing",
+        "pretrain",
+        lambda ws: [*ws.pretrain(), "data.languages=[en, fr, sw]"],
+        "does not exist (needed for 'sw')",
+    ),
+    Case(
+        "mono-file-blank",
+        "pretrain",
+        lambda ws: (ws.write("data/mono/fr.txt", "\n \n"), ws.pretrain())[1],
+        "no text for 'fr'",
+    ),
+    Case(
+        "corpus-invalid-utf8",
+        "pretrain",
+        lambda ws: (ws.write("data/mono/fr.txt", b"bonjour\ncaf\xe9 noir\n"), ws.pretrain())[1],
+        "invalid UTF-8",
+    ),
+    Case(
+        "parallel-files-misaligned",
+        "pretrain",
+        lambda ws: (ws.write("data/para/en-fr.fr", "un\ndeux\n"), ws.pretrain(data={"objectives": ["tlm"]}))[
+            1
+        ],
+        "has 10 lines but",
+    ),
+    Case(
+        "tlm-without-parallel-files",
+        "pretrain",
+        lambda ws: (shutil.rmtree(ws.data / "para"), ws.pretrain(data={"objectives": ["tlm"]}))[1],
+        "data.tlm_pairs: no parallel files",
+    ),
+    # --- output locations
+    Case(
+        "output-dir-is-a-file",
+        "pretrain",
+        lambda ws: (ws.write("out", "not a directory"), ws.pretrain())[1],
+        "exists and is not a directory",
+    ),
+    Case(
+        "output-dir-impossible",
+        "pretrain",
+        lambda ws: ws.pretrain(training={"output_dir": "/proc/xlm-hf/out"}),
+        "training.output_dir: cannot create",
+    ),
+    Case(
+        "output-dir-holds-another-run",
+        "pretrain",
+        lambda ws: (ws.previous_run(), ws.pretrain())[1],
+        "holds a different run",
+    ),
+    Case(
+        "output-dir-not-a-run",
+        "pretrain",
+        lambda ws: (ws.write("out/notes.txt", "mine"), ws.pretrain())[1],
+        "holds no run.json",
+    ),
+    Case(
+        "xnli-output-dir-is-a-file",
+        "finetune-xnli",
+        lambda ws: (ws.write("out", "not a directory"), ws.xnli())[1],
+        "exists and is not a directory",
+    ),
+    # --- tokenizer and model directories
+    Case(
+        "tokenizer-without-merges",
+        "pretrain",
+        lambda ws: ((ws.vocab / "merges.txt").unlink(), ws.pretrain())[1],
+        "has no merges.txt",
+    ),
+    Case(
+        "tokenizer-looks-like-a-hub-id",
+        "pretrain",
+        lambda ws: ws.pretrain(model={"tokenizer": "myvocab/sample"}),
+        "not a local directory",
+    ),
+    Case(
+        "tokenizer-learned-with-other-settings",
+        "pretrain",
+        lambda ws: ws.pretrain(
+            model={"tokenizer": None, "emb_dim": 16, "n_layers": 1, "n_heads": 2},
+            vocab={
+                "languages": ["de", "en", "es", "fr"],
+                "data_dir": str(SAMPLE_DIR),
+                "output_dir": str(ws.vocab),
+                "sentences_per_language": 2000,
+                "valid_fraction": 0.1,
+                "vocab_size": 999,
+            },
+        ),
+        "vocab.vocab_size: ",
+    ),
+    Case(
+        "language-not-in-tokenizer",
+        "pretrain",
+        lambda ws: (ws.write("data/mono/sw.txt", "habari\n"), ws.pretrain(data={"languages": ["en", "sw"]}))[
+            1
+        ],
+        "are not in the lang2id",
+    ),
+    Case(
+        "model-weights-truncated",
+        "pretrain",
+        lambda ws: (
+            _truncated_weights(ws),
+            ws.pretrain(model={"model_name_or_path": str(ws.model), "tokenizer": str(ws.model)}),
+        )[1],
+        "model.model_name_or_path: cannot load",
+    ),
+    Case(
+        "xnli-model-weights-truncated",
+        "finetune-xnli",
+        lambda ws: (_truncated_weights(ws), ws.xnli())[1],
+        "xnli.model_name_or_path: cannot load",
+    ),
+    Case(
+        "xnli-model-without-merges",
+        "finetune-xnli",
+        lambda ws: ((ws.model / "merges.txt").unlink(), ws.xnli())[1],
+        "has no merges.txt",
+    ),
+    Case(
+        "model-lang2id-differs",
+        "pretrain",
+        lambda ws: (
+            _edit_json(ws.model / "config.json", lang2id={"en": 0, "fr": 1}),
+            ws.pretrain(model={"model_name_or_path": str(ws.model), "tokenizer": str(ws.model)}),
+        )[1],
+        "differs from the tokenizer's",
+    ),
+    Case(
+        "sequences-longer-than-the-model",
+        "pretrain",
+        lambda ws: ws.pretrain(
+            model={"model_name_or_path": str(ws.model), "tokenizer": str(ws.model)},
+            data={"max_seq_length": 128},
+        ),
+        "do not fit the 64 positions",
+    ),
+    # --- resuming
+    Case(
+        "resume-from-a-folder-that-is-no-checkpoint",
+        "pretrain",
+        lambda ws: (
+            ws.write("elsewhere/notes.txt", "x"),
+            ws.pretrain(training={"resume_from_checkpoint": str(ws.root / "elsewhere")}),
+        )[1],
+        "is not a checkpoint",
+    ),
+    Case(
+        "resume-from-a-missing-folder",
+        "pretrain",
+        lambda ws: ws.pretrain(training={"resume_from_checkpoint": str(ws.root / "gone")}),
+        "is not a checkpoint directory",
+    ),
+    # --- precision
+    Case(
+        "precision-differs-from-the-launch-config",
+        "pretrain",
+        lambda ws: ws.pretrain(training={"bf16": True}),
+        "the launch config asks for fp16",
+        env={"ACCELERATE_MIXED_PRECISION": "fp16"},
+    ),
+    # --- XNLI files
+    Case(
+        "xnli-train-row-without-a-tab",
+        "finetune-xnli",
+        lambda ws: ws.xnli(
+            train=str(ws.write("train.tsv", "\n".join([*NLI_ROWS[:2], "a premise\tno label"])))
+        ),
+        "expected 3 tab-separated columns",
+    ),
+    Case(
+        "xnli-train-unknown-label",
+        "finetune-xnli",
+        lambda ws: ws.xnli(train=str(ws.write("train.tsv", "\n".join([*NLI_ROWS[:2], "a\tb\tmaybe"])))),
+        "unknown label 'maybe'",
+    ),
+    Case(
+        "xnli-no-dev-data-for-a-language",
+        "finetune-xnli",
+        lambda ws: ws.xnli(eval=str(ws.write("eval/dev/en.tsv", "\n".join(NLI_ROWS) + "\n").parents[1])),
+        "no dev data for ['fr']",
+    ),
+    # --- vocabulary
+    Case(
+        "vocab-glob-matches-nothing",
+        "vocab",
+        lambda ws: [
+            "--config",
+            str(
+                ws.write(
+                    "v.yaml",
+                    yaml.safe_dump(
+                        {
+                            "vocab": {
+                                "languages": ["en"],
+                                "files": {"en": [str(ws.root / "none" / "*.txt")]},
+                                "output_dir": str(ws.root / "v"),
+                            }
+                        }
+                    ),
+                )
+            ),
+        ],
+        "no file matches",
+    ),
+]
+
+
+def listing(root: Path) -> dict[str, tuple]:
+    """Every file and folder under `root`: folders by name, files by size and SHA-256."""
+    out: dict[str, tuple] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        if path.is_symlink():
+            out[rel] = ("link", os.readlink(path))
+        elif path.is_dir():
+            out[rel] = ("dir",)
+        else:
+            data = path.read_bytes()
+            out[rel] = ("file", len(data), hashlib.sha256(data).hexdigest())
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, sample_tokenizer) -> Path:
+    from xlm_hf.config import ModelConfig
+    from xlm_hf.modeling import XLMWithTargetedLMHead, build_config
+
+    out = tmp_path_factory.mktemp("catalogue-model") / "model"
+    config = build_config(
+        ModelConfig(emb_dim=16, n_layers=1, n_heads=2, max_position_embeddings=64), sample_tokenizer
+    )
+    XLMWithTargetedLMHead(config).save_pretrained(out)
+    sample_tokenizer.save_pretrained(out)
+    return out
+
+
+def test_case_names_are_unique():
+    assert len({case.name for case in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, tmp_path, sample_vocab_dir, tiny_model_dir):
+    ws = Workspace(tmp_path / "ws", sample_vocab_dir, tiny_model_dir)
+    argv = case.inputs(ws)
+    before = listing(ws.root)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "XLM_HF_CACHE": str(ws.cache),
+        **(case.env or {}),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "xlm_hf", case.command, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ws.root,
+        timeout=300,
+    )
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, f"exit {proc.returncode}: {err[-2000:]}"
+    assert "Traceback" not in err, err[-2000:]
+    errors = [line for line in err.splitlines() if line.startswith(f"xlm-hf {case.command}: error: ")]
+    assert len(errors) == 1, err[-2000:]
+    assert case.expect in errors[0], errors[0]
+    assert listing(ws.root) == before, "the command changed the workspace"
