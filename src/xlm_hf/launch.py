@@ -65,6 +65,11 @@ def setup_logging() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a `torchrun` / `accelerate launch` job, or a process started alone."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def _importable(name: str) -> bool:
     import importlib.util
 
@@ -91,6 +96,7 @@ def run_command(
         print(f"xlm-hf {command}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except Interrupted as err:  # a checkpoint was saved: a clean stop, not a crash
-        print(f"xlm-hf {command}: {err}", file=sys.stderr)
+        if is_main_process():  # every rank stops; one line says so
+            print(f"xlm-hf {command}: {err}", file=sys.stderr)
         return 128 + err.signum
     return 0

@@ -236,15 +236,30 @@ def check_languages(config: XLMConfig, tokenizer, languages: list[str], where: s
 
 def load_weights(cls, path: str, key: str, **kwargs):
     """``cls.from_pretrained(path)``, with a truncated or corrupt weights file (or a missing one)
-    reported as one line naming `key` and the file, instead of a safetensors traceback."""
+    reported as one line naming `key` and the file, instead of a safetensors traceback.
+
+    transformers' own load report (a table of new and unused weights, on every XNLI run) is
+    replaced by one INFO line: a new classification head is expected, not a warning.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
     try:
-        return cls.from_pretrained(path, **kwargs)
+        model, info = cls.from_pretrained(path, output_loading_info=True, **kwargs)
     except (OSError, ValueError, TypeError, RuntimeError) as err:
         reason = one_line(err)
     except Exception as err:  # safetensors' SafetensorError derives from Exception only
         if type(err).__name__ != "SafetensorError":
             raise
         reason = f"{one_line(err)}; the weights file is truncated or corrupt"
+    else:
+        new = sorted(info.get("missing_keys", ()))
+        if new:
+            logger.info("%s: %d new weights initialised (%s)", path, len(new), ", ".join(new))
+        return model
+    finally:
+        hf_logging.set_verbosity(verbosity)
     raise ConfigError(f"{key}: cannot load {path} ({reason})")
 
 

@@ -116,6 +116,15 @@ class PretrainTrainer(Trainer):
             path = folder / TOTALS_FILE.format(rank=self.args.process_index)
             path.write_text(json.dumps(asdict(totals), indent=1) + "\n")
 
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """A checkpoint stores the tied output weight once, as the embeddings: its absence is
+        expected (the weights are tied again), not a "missing keys" warning."""
+        tied = set(getattr(self.model, "_tied_weights_keys", None) or ())
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        if len(missing) < len(load_result.missing_keys):
+            self.model.tie_weights()
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
+
     def get_train_dataloader(self) -> DataLoader:
         # batches are built by the mixture (one objective and language each); no re-batching
         return DataLoader(self.mixture, batch_size=None, num_workers=0)

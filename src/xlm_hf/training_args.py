@@ -77,6 +77,8 @@ class PretrainingArguments(_CpuByDefault, TrainingArguments):
     save_total_limit: int | None = 2
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
+    # every parameter takes part in every step: no search for unused ones (and no DDP warning per rank)
+    ddp_find_unused_parameters: bool | None = False
     overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
 
 
@@ -97,6 +99,8 @@ class XnliTrainingArguments(_CpuByDefault, TrainingArguments):
     logging_steps: float = 50
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
+    # every parameter takes part in every step: no search for unused ones (and no DDP warning per rank)
+    ddp_find_unused_parameters: bool | None = False
     overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
 
 

@@ -300,3 +300,20 @@ def test_a_header_with_the_environment_after_the_recipe_is_caught(tmp_path):
 
     _, overrides, _ = parse_command_line(command, "", argv, resumable=False)
     assert "DATA_DIR" in _error(load_sections, recipe, overrides, {"vocab": VocabConfig})
+
+
+def test_nested_overrides_reach_into_mappings(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("data:\n  languages: [en, fr]\n  mono: {fr: fr.txt}\n  para: {en-fr: [a.en, a.fr]}\n")
+    overrides = parse_overrides(["data.mono.en=corpora/en/*.txt", "data.para.en-de=[b.en, b.de]"])
+    data = load_sections(recipe, overrides, {"data": DataConfig})["data"]
+    assert data.mono == {"fr": "fr.txt", "en": "corpora/en/*.txt"}
+    assert data.para == {"en-fr": ["a.en", "a.fr"], "en-de": ["b.en", "b.de"]}
+    assert "not a mapping" in _error(load_sections, recipe, ["data.languages.en=x"], {"data": DataConfig})
+    assert "section.key=value" in _error(parse_overrides, ["data..mono=x"])
+
+
+def test_recipe_bytes_and_paths_give_one_line(tmp_path):
+    (tmp_path / "latin1.yaml").write_bytes(b"vocab:\n  languages: [en]\n# caf\xe9\n")
+    assert "latin1.yaml:3: not valid UTF-8 (byte 0xe9)" in _error(read_recipe_file, tmp_path / "latin1.yaml")
+    assert "is a directory" in _error(read_recipe_file, tmp_path)
