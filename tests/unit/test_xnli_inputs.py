@@ -40,8 +40,8 @@ def test_markdown_table_in_percent():
 def test_translate_train_needs_a_training_set_per_language():
     import pytest
 
-    from xlm_hf.errors import ConfigError
     from xlm_hf.config import XnliConfig
+    from xlm_hf.errors import ConfigError
 
     with pytest.raises(ConfigError, match="xnli.train: translate-train needs one training set per language"):
         XnliConfig(
