@@ -1,14 +1,22 @@
-"""XLM text normalisation: the exact pre-processing `transformers.XLMTokenizer` applies before BPE.
+"""XLM text normalisation: the words a line becomes before BPE, under one of two settings.
 
-Moses pipeline (replace unicode punctuation → normalise punctuation → drop non-printing characters →
-tokenise without escaping), zh through rjieba and th through PyThaiNLP, then optional lowercase +
-accent removal. The vocabulary is learned on this output, so the BPE merges see exactly the words
-the saved tokenizer will later split. The steps are HF's own functions, so the two cannot drift.
+- ``hf`` (the default): the exact pre-processing `transformers.XLMTokenizer` applies. Moses
+  pipeline (replace unicode punctuation → normalise punctuation → drop non-printing characters →
+  tokenise without escaping) by sacremoses, zh through rjieba and th through PyThaiNLP, then optional
+  lowercase + accent removal. The steps are HF's own functions, so the two cannot drift: a
+  vocabulary learned on this output is split by a plain `XLMTokenizer` exactly as in training.
+- ``xlm``: the original XLM scripts (Perl Moses of January 2019, see `moses2019`), on which the
+  published XLM vocabularies were learned; continue or fine-tune those with it.
+
+A tokenizer directory records its setting in ``tokenizer_config.json`` (`RECORD_KEY`), which
+`save_pretrained` copies into every model saved with the tokenizer; `xlm_tokenize` / `xlm_encode`
+apply the recorded setting, and a directory without a record (a published tokenizer) means ``hf``.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import sacremoses
 from transformers.models.xlm.tokenization_xlm import (
@@ -17,6 +25,13 @@ from transformers.models.xlm.tokenization_xlm import (
     replace_unicode_punct,
     romanian_preprocessing,
 )
+
+from xlm_hf import moses2019
+from xlm_hf.errors import ConfigError
+
+PREPROCESSINGS = ("hf", "xlm")
+#: The tokenizer_config.json key holding a tokenizer directory's pre-processing.
+RECORD_KEY = "xlm_hf_preprocessing"
 
 
 @cache
@@ -35,14 +50,24 @@ def moses_pipeline(text: str, lang: str) -> str:
     return remove_non_printing_char(text)
 
 
-def pretokenize(text: str, lang: str, lowercase_and_remove_accents: bool = True) -> list[str]:
-    """Words of `text` as `XLMTokenizer(..., lang=lang)` sees them just before BPE."""
+def pretokenize(
+    text: str, lang: str, lowercase_and_remove_accents: bool = True, preprocessing: str = "hf"
+) -> list[str]:
+    """Words of one line of `text` just before BPE: as `XLMTokenizer(..., lang=lang)` sees them
+    (``hf``) or as the original XLM scripts print them (``xlm``)."""
+    if preprocessing == "xlm":
+        words = moses2019.words(text, lang)
+        if lowercase_and_remove_accents:  # the XLM script works on the line the tokenizer printed
+            return moses2019.lowercase_and_remove_accent(" ".join(words)).split()
+        return words
+    if preprocessing != "hf":
+        raise ValueError(f"preprocessing must be one of {PREPROCESSINGS}, not {preprocessing!r}")
     if lang == "zh":
         import rjieba
 
         words = moses_pipeline(" ".join(rjieba.cut(text)), lang).split()
     elif lang == "ja":
-        words = _kytea_words(moses_pipeline(text, lang))
+        words = kytea_words(moses_pipeline(text, lang))
     elif lang == "th":
         from pythainlp.tokenize import word_tokenize
 
@@ -57,7 +82,7 @@ def pretokenize(text: str, lang: str, lowercase_and_remove_accents: bool = True)
     return [w for w in words if w and not w.isspace()]
 
 
-def _kytea_words(text: str) -> list[str]:
+def kytea_words(text: str) -> list[str]:
     """Japanese words by KyTea, as `XLMTokenizer` segments them (needs Mykytea and its model)."""
     try:
         import Mykytea
@@ -68,14 +93,59 @@ def _kytea_words(text: str) -> list[str]:
     return list(Mykytea.Mykytea(f"-model {os.path.expanduser('~')}/local/share/kytea/model.bin").getWS(text))
 
 
+# ----------------------------------------------------------------------------- the recorded setting
+
+
+def recorded_preprocessing(tokenizer: Any) -> str | None:
+    """The setting a loaded tokenizer's directory records, or None (a published tokenizer)."""
+    value = tokenizer.init_kwargs.get(RECORD_KEY)
+    if value is not None and value not in PREPROCESSINGS:
+        raise ConfigError(
+            f"{tokenizer.name_or_path}/tokenizer_config.json: {RECORD_KEY} is {value!r}, "
+            f"not one of {', '.join(PREPROCESSINGS)}"
+        )
+    return value
+
+
+def preprocessing_of(tokenizer: Any) -> str:
+    """The pre-processing `xlm_tokenize` applies with `tokenizer`: its record, else ``hf``."""
+    return recorded_preprocessing(tokenizer) or "hf"
+
+
+def use_preprocessing(tokenizer: Any, requested: str | None, key: str) -> str:
+    """Give `tokenizer` the recipe's setting (`requested`, None: keep the record) and return the
+    one in force. A record that says otherwise is an error: the vocabulary was learned on that
+    pre-processing. The setting goes into `init_kwargs`, so `save_pretrained` writes it down."""
+    recorded = recorded_preprocessing(tokenizer)
+    if requested is None:
+        return recorded or "hf"
+    if recorded is not None and recorded != requested:
+        raise ConfigError(
+            f"{key}: {requested}, but the tokenizer at {tokenizer.name_or_path} was built with "
+            f"{recorded} pre-processing ({RECORD_KEY} in tokenizer_config.json)"
+        )
+    tokenizer.init_kwargs[RECORD_KEY] = requested
+    return requested
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
 def xlm_tokenize(tokenizer, text: str, lang: str) -> list[str]:
-    """BPE tokens of `text` with `lang`'s own pre-processing, as `XLMTokenizer` defines it.
+    """BPE tokens of `text` with `lang`'s own pre-processing, under the tokenizer's setting.
 
     In transformers 5.x, `PreTrainedTokenizer.tokenize(text, lang="fr")` does not pass `lang` on
     to `_tokenize`: every language is silently processed with the English Moses rules and no
-    zh/th segmenter. `_tokenize` still honours `lang`, so the toolkit calls it directly.
+    zh/th segmenter. `_tokenize` still honours `lang`, so the toolkit calls it directly (``hf``;
+    `FastXLMTokenizer._tokenize` applies either setting itself). For ``xlm`` the words come from
+    `pretokenize` and each is split by the tokenizer's own BPE, as `_tokenize` does.
     """
-    return tokenizer._tokenize(text, lang=lang)
+    from xlm_hf.fast_text import FastXLMTokenizer
+
+    if isinstance(tokenizer, FastXLMTokenizer) or preprocessing_of(tokenizer) == "hf":
+        return tokenizer._tokenize(text, lang=lang)
+    words = pretokenize(text, lang, tokenizer.do_lowercase_and_remove_accent, "xlm")
+    return [piece for word in words for piece in tokenizer.bpe(word).split(" ")]
 
 
 def xlm_encode(tokenizer, text: str, lang: str) -> list[int]:
