@@ -34,6 +34,9 @@ class XnliConfig:
     model_name_or_path: str
     train: str  # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>
     eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
+    # pre-processing before BPE for a model whose tokenizer records none (a published one: hf unless
+    # set; xlm for the published XLM checkpoints, see README); a recorded setting always wins
+    preprocessing: Literal["hf", "xlm"] | None = None
     languages: list[str] = field(default_factory=lambda: list(XNLI_LANGUAGES))
     mode: Literal["zero-shot", "translate-train", "translate-train-all"] = "zero-shot"
     train_language: str = "en"  # zero-shot: en; translate-train: the language trained on
@@ -125,6 +128,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     from xlm_hf.data.xnli import LABELS, load_train_rows
     from xlm_hf.modeling import check_languages
     from xlm_hf.pretrain import resume_checkpoint
+    from xlm_hf.text import use_preprocessing
     from xlm_hf.xnli_training import (
         ClassificationCollator,
         XnliTrainer,
@@ -160,6 +164,8 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         raise ConfigError(
             f"xnli.model_name_or_path: cannot load {config.model_name_or_path} ({one_line(err)})"
         ) from None
+    # hf or xlm: encode_rows applies it, and the fine-tuned model's tokenizer keeps the record
+    use_preprocessing(tokenizer, config.preprocessing, "xnli.preprocessing")
     langs = train_languages(config)
     check_languages(
         model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path"

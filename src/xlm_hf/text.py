@@ -15,6 +15,7 @@ apply the recorded setting, and a directory without a record (a published tokeni
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -28,6 +29,8 @@ from transformers.models.xlm.tokenization_xlm import (
 
 from xlm_hf import moses2019
 from xlm_hf.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 PREPROCESSINGS = ("hf", "xlm")
 #: The tokenizer_config.json key holding a tokenizer directory's pre-processing.
@@ -113,19 +116,26 @@ def preprocessing_of(tokenizer: Any) -> str:
 
 
 def use_preprocessing(tokenizer: Any, requested: str | None, key: str) -> str:
-    """Give `tokenizer` the recipe's setting (`requested`, None: keep the record) and return the
-    one in force. A record that says otherwise is an error: the vocabulary was learned on that
-    pre-processing. The setting goes into `init_kwargs`, so `save_pretrained` writes it down."""
+    """The pre-processing to encode with, given a recipe's choice (`requested`, at `key`).
+
+    A record wins: the vocabulary was learned on its words (a differing choice is logged). The
+    choice is for tokenizers that record nothing (published ones); it goes into `init_kwargs`,
+    so a model saved with the tokenizer records it. Without either, ``hf``.
+    """
     recorded = recorded_preprocessing(tokenizer)
-    if requested is None:
-        return recorded or "hf"
-    if recorded is not None and recorded != requested:
-        raise ConfigError(
-            f"{key}: {requested}, but the tokenizer at {tokenizer.name_or_path} was built with "
-            f"{recorded} pre-processing ({RECORD_KEY} in tokenizer_config.json)"
-        )
-    tokenizer.init_kwargs[RECORD_KEY] = requested
-    return requested
+    if recorded is not None:
+        if requested not in (None, recorded):
+            logger.warning(
+                "%s: %s not applied: the tokenizer at %s was built with %s pre-processing, which it keeps",
+                key,
+                requested,
+                tokenizer.name_or_path,
+                recorded,
+            )
+        return recorded
+    if requested is not None:
+        tokenizer.init_kwargs[RECORD_KEY] = requested
+    return requested or "hf"
 
 
 # ----------------------------------------------------------------------------- encoding
