@@ -32,7 +32,6 @@ from functools import cache
 from itertools import repeat
 
 import sacremoses
-from sacremoses._data_nonbreaking_prefixes import NONBREAKING_PREFIXES as SACREMOSES_PREFIX_FILES
 
 from xlm_hf.moses2019_data import OTHER_ALPHABETIC, PREFIXES_2019, SACREMOSES_PREFIX_DIGESTS
 
@@ -176,6 +175,19 @@ def perl_prefix_table(entries: list[str]) -> dict[str, int]:
     return table
 
 
+def sacremoses_prefix_file(lang: str) -> str:
+    """The text of sacremoses' bundled nonbreaking_prefix.<lang> (a module from 0.2, files before)."""
+    name = f"nonbreaking_prefix.{lang}"
+    try:
+        from sacremoses._data_nonbreaking_prefixes import NONBREAKING_PREFIXES
+
+        return NONBREAKING_PREFIXES[name]
+    except ImportError:  # sacremoses < 0.2
+        from importlib.resources import files
+
+        return (files("sacremoses") / "data" / "nonbreaking_prefixes" / name).read_text(encoding="utf-8")
+
+
 @cache
 def nonbreaking_prefixes(lang: str) -> dict[str, int]:
     """The 2019 prefix table of `lang`; languages without a 2019 list used the English one."""
@@ -183,7 +195,7 @@ def nonbreaking_prefixes(lang: str) -> dict[str, int]:
         lang = "en"
     if lang in PREFIXES_2019:
         return perl_prefix_table(list(PREFIXES_2019[lang]))
-    text = SACREMOSES_PREFIX_FILES[f"nonbreaking_prefix.{lang}"]
+    text = sacremoses_prefix_file(lang)
     if hashlib.sha256(text.encode()).hexdigest()[:16] != SACREMOSES_PREFIX_DIGESTS[lang]:
         raise RuntimeError(
             f"sacremoses' nonbreaking_prefix.{lang} is no longer the list of Moses {MOSES_COMMIT[:7]}: "

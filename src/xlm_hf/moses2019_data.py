@@ -1,15 +1,15 @@
-"""Data of the January-2019 Moses pre-processing that neither Python nor sacremoses holds as it was then.
+"""Data of the January-2019 Moses pre-processing that neither Python nor sacremoses holds as it was.
 
-Two tables, both facts about Unicode 14 and the Moses repository at commit 49b388a (2019-01-17):
+Facts about Unicode 14 and the Moses repository at commit 49b388a (2019-01-17):
 
 - `OTHER_ALPHABETIC`: the code points Perl's ``\\p{IsAlpha}`` (Unicode's Alphabetic property)
-  adds to the letters (categories L*) and letter numbers (Nl): vowel signs and other
-  combining marks that spell sounds (not viramas), circled letters. Python's `unicodedata` has no Alphabetic
+  adds to the letters (categories L*) and letter numbers (Nl): vowel signs and other marks that
+  spell sounds (not viramas or nuktas), circled letters. Python's `unicodedata` has no Alphabetic
   property; Perl 5.36 and Python 3.11 both use Unicode 14.0.
-- nonbreaking prefixes: the lists of 2019 that differ from sacremoses' bundled copy (en gained
-  "Rs" later; sv and ta were rewritten), entry lines exactly as the files had them (trailing
-  blanks included: Perl kept them in the key), and the SHA-256 prefix of every other 2019 list,
-  which sacremoses still ships unchanged (checked when a list is loaded).
+- nonbreaking prefixes: the 2019 lists that differ from sacremoses' bundled copy (en gained "Rs"
+  later; sv and ta were rewritten), entry lines exactly as the files had them (trailing blanks
+  included: Perl kept them in the key), and the SHA-256 prefix of every other 2019 list, which
+  sacremoses still ships byte for byte (checked when a list is loaded).
 """
 
 from __future__ import annotations

@@ -118,9 +118,8 @@ def test_prefix_tables_are_read_as_perl_read_them():
 
 
 def test_a_changed_sacremoses_list_is_refused(monkeypatch):
-    files = dict(moses2019.SACREMOSES_PREFIX_FILES)
-    files["nonbreaking_prefix.de"] += "Neu\n"
-    monkeypatch.setattr(moses2019, "SACREMOSES_PREFIX_FILES", files)
+    real = moses2019.sacremoses_prefix_file
+    monkeypatch.setattr(moses2019, "sacremoses_prefix_file", lambda lang: real(lang) + "Neu\n")
     moses2019.nonbreaking_prefixes.cache_clear()
     try:
         with pytest.raises(RuntimeError, match="nonbreaking_prefix.de"):
