@@ -204,7 +204,8 @@ class FastMosesTokenizer:
         self.junk = ref.ASCII_JUNK
         self.pad_not_alnum = ref.PAD_NOT_ISALNUM
         pad_regex, pad_template = ref.PAD_NOT_ISALNUM
-        one_char = pad_regex.pattern.startswith("([") and pad_regex.pattern.endswith("])")
+        # one character in a group: sacremoses' ([...]), or the 2019 one (moses2019.one_of)
+        one_char = xlm or (pad_regex.pattern.startswith("([") and pad_regex.pattern.endswith("])"))
         self.padding = PaddingTable(pad_regex) if one_char and pad_template == r" \1 " else None
         self.commas = [_compiled_rule(p, r) for p, r in (ref.COMMA_SEPARATE_1, ref.COMMA_SEPARATE_2)]
         self.commas.append((",", *ref.COMMA_SEPARATE_3))

@@ -72,7 +72,23 @@ def _code_point_letters() -> str:
     return "".join(letters)
 
 
+def _ranges(members: str, start: int, stop: int) -> str:
+    """Class syntax for the runs of code points in [start, stop) that are in the class `members`."""
+    runs = re.finditer(f"[{members}]+", _code_point_letters()[start:stop])
+    return "".join(
+        re.escape(chr(start + run.start()))
+        + (f"-{re.escape(chr(start + run.end() - 1))}" if run.end() - run.start() > 1 else "")
+        for run in runs
+    )
+
+
 @cache
+def _class_parts(name: str) -> tuple[str, str]:
+    """(BMP, astral) class syntax of Perl's class `name` (Alpha, Alnum, N or Ll)."""
+    members = _CLASS_MEMBERS[name]
+    return _ranges(members, 0, 0x10000), _ranges(members, 0x10000, 0x110000)
+
+
 def perl_class(name: str) -> str:
     r"""The inside of a `re` character class equal to Perl's ``\p{IsAlpha}``, ``\p{IsAlnum}``
     (Alphabetic or Nd), ``\p{IsN}`` or ``\p{Ll}`` (`name`: Alpha, Alnum, N or Ll), as ranges.
@@ -80,12 +96,25 @@ def perl_class(name: str) -> str:
     Built from one pass over every code point, once per process (under a second). Python's
     ``str.islower`` already is Perl's ``\p{IsLower}`` (Unicode's Lowercase property).
     """
-    ranges = re.finditer(f"[{_CLASS_MEMBERS[name]}]+", _code_point_letters())
-    return "".join(
-        re.escape(chr(run.start()))
-        + (f"-{re.escape(chr(run.end() - 1))}" if run.end() - run.start() > 1 else "")
-        for run in ranges
-    )
+    return "".join(_class_parts(name))
+
+
+_ASTRAL = "\U00010000-\U0010ffff"
+
+
+def one_of(*names: str, extra: str = "", negate: bool = False) -> str:
+    """A regex for one character in Perl's classes `names` or the (BMP) class items `extra`: what
+    ``[...]`` (``[^...]`` with `negate`) of them would match, only faster.
+
+    `re` tests a class's BMP characters with one bitmap but its astral ranges one by one (about
+    300 for Alphabetic), which made every character a line was scanned for ten times slower.
+    Astral characters therefore get their own branch, tried only for an astral character.
+    """
+    bmp = "".join(_class_parts(name)[0] for name in names) + extra
+    astral = "".join(_class_parts(name)[1] for name in names)
+    if negate:
+        return f"(?:[^{bmp}{_ASTRAL}]|(?=[{_ASTRAL}])(?![{astral}]).)" if astral else f"[^{bmp}]"
+    return f"(?:[{bmp}]|(?=[{_ASTRAL}])[{astral}])" if astral else f"[{bmp}]"
 
 
 # ----------------------------------------------------------------------------- the three cleaning scripts
@@ -213,42 +242,43 @@ class Tokenizer2019(sacremoses.MosesTokenizer):
 
     def __init__(self, lang: str = "en") -> None:
         super().__init__(lang=lang)
-        alnum, alpha, number = perl_class("Alnum"), perl_class("Alpha"), perl_class("N")
         self.PERL_SPACE = re.compile(f"[{PERL_SPACES}]+"), " "
         # fi, sv: a colon inside a word works like an apostrophe (USA:n), unless no lowercase follows
         colon = r"\:" if lang in ("fi", "sv") else ""
-        self.PAD_NOT_ISALNUM = re.compile(rf"([^{alnum}\s\.{colon}\'\`\,\-])"), r" \1 "
-        self.COLON_SPLIT = [(re.compile(rf"(:)(?=$|[^{perl_class('Ll')}])"), r" \1 ")] if colon else []
-        self.COMMA_SEPARATE_1 = re.compile(rf"([^{number}])[,]"), r"\1 , "
-        self.COMMA_SEPARATE_2 = re.compile(rf"[,]([^{number}])"), r" , \1"
-        self.COMMA_SEPARATE_3 = re.compile(rf"([{number}])[,]$"), r"\1 ,"
-        self.APOSTROPHE_RULES = self.apostrophe_rules(lang, alpha, number)
+        pad = one_of("Alnum", extra=rf"\s\.{colon}\'\`\,\-", negate=True)  # one character
+        self.PAD_NOT_ISALNUM = re.compile(f"({pad})"), r" \1 "
+        self.COLON_SPLIT = [(re.compile(rf"(:)(?=$|{one_of('Ll', negate=True)})"), r" \1 ")] if colon else []
+        not_number, number = one_of("N", negate=True), one_of("N")
+        self.COMMA_SEPARATE_1 = re.compile(rf"({not_number})[,]"), r"\1 , "
+        self.COMMA_SEPARATE_2 = re.compile(rf"[,]({not_number})"), r" , \1"
+        self.COMMA_SEPARATE_3 = re.compile(rf"({number})[,]$"), r"\1 ,"
+        self.APOSTROPHE_RULES = self.apostrophe_rules(lang)
         table = nonbreaking_prefixes(lang)
         self.NONBREAKING_PREFIXES = [prefix for prefix, kind in table.items() if kind == 1]
         self.NUMERIC_ONLY_PREFIXES = [prefix for prefix, kind in table.items() if kind == 2]
         self._prefix_kind = table
 
     @staticmethod
-    def apostrophe_rules(lang: str, alpha: str, number: str) -> list[tuple[re.Pattern, str]]:
+    def apostrophe_rules(lang: str) -> list[tuple[re.Pattern, str]]:
         """en splits contractions to the right (it 's), fr/it/ga to the left (l' homme), so keeps
         glottal stops inside words, every other language pads every apostrophe."""
-        not_alpha, is_alpha = rf"([^{alpha}])[']", rf"([{alpha}])[']"
+        alpha, not_alpha = one_of("Alpha"), one_of("Alpha", negate=True)
         if lang == "en":
             rules = [
-                (not_alpha + rf"([^{alpha}])", r"\1 ' \2"),
-                (rf"([^{alpha}{number}])[']([{alpha}])", r"\1 ' \2"),
-                (is_alpha + rf"([^{alpha}])", r"\1 ' \2"),
-                (is_alpha + rf"([{alpha}])", r"\1 '\2"),
-                (rf"([{number}])[']([s])", r"\1 '\2"),
+                (rf"({not_alpha})[']({not_alpha})", r"\1 ' \2"),
+                (rf"({one_of('Alpha', 'N', negate=True)})[']({alpha})", r"\1 ' \2"),
+                (rf"({alpha})[']({not_alpha})", r"\1 ' \2"),
+                (rf"({alpha})[']({alpha})", r"\1 '\2"),
+                (rf"({one_of('N')})[']([s])", r"\1 '\2"),
             ]
         elif lang in ("fr", "it", "ga", "so"):
             rules = [
-                (not_alpha + rf"([^{alpha}])", r"\1 ' \2"),
-                (not_alpha + rf"([{alpha}])", r"\1 ' \2"),
-                (is_alpha + rf"([^{alpha}])", r"\1 ' \2"),
+                (rf"({not_alpha})[']({not_alpha})", r"\1 ' \2"),
+                (rf"({not_alpha})[']({alpha})", r"\1 ' \2"),
+                (rf"({alpha})[']({not_alpha})", r"\1 ' \2"),
             ]
             if lang != "so":
-                rules.append((is_alpha + rf"([{alpha}])", r"\1' \2"))
+                rules.append((rf"({alpha})[']({alpha})", r"\1' \2"))
         else:
             rules = [(r"\'", " ' ")]
         return [(re.compile(pattern), replacement) for pattern, replacement in rules]

@@ -57,6 +57,18 @@ RULES = [
     ("ASCII digits (th: no tokenizer)", "th", "ราคา ๓\u00a0๔ บาท", ["ราคา", "๓", "๔", "บาท"]),
     ("Perl's letters: Han", "vi", "chữ Hán 漢字 và ՠ.", ["chữ", "Hán", "漢字", "và", "ՠ", "."]),
     (
+        "Perl's classes beyond the BMP",
+        "en",
+        "𝐀𝐁𝐂 and 😀x 𐌰𐌱, it's 𝟓's 𝐱'𝐲.",
+        ["𝐀𝐁𝐂", "and", "😀", "x", "𐌰𐌱", ",", "it", "'s", "𝟓", "'s", "𝐱", "'𝐲", "."],
+    ),
+    (
+        "Perl's classes beyond the BMP",
+        "fr",
+        "l'𝐀 d'😀 𝟓,𝟔 𐌰,b",
+        ["l'", "𝐀", "d", "'", "😀", "𝟓,𝟔", "𐌰", ",", "b"],
+    ),
+    (
         "fi colon",
         "fi",
         "USA:n ja EU:ssa: Kello 20:een. Hän sanoi: Ei",
@@ -104,7 +116,12 @@ def test_perl_classes():
     assert not letter.match("्") and not letter.match("़") and not letter.match("%")
     assert moses2019.is_alphabetic("ⓐ") and not "ⓐ".isalpha()  # circled letters: Other_Alphabetic
     assert not moses2019.is_alphabetic("्") and moses2019.is_alphabetic("ा")
-    assert re.fullmatch(f"[{moses2019.perl_class('N')}]+", "٣५๓Ⅻ½")
+    assert re.fullmatch(f"[{moses2019.perl_class('N')}]+", "٣५๓Ⅻ½𝟓")
+    for names, negate in ((("Alpha",), False), (("Alpha", "N"), True), (("Ll",), True)):
+        whole = re.compile(f"[{'^' if negate else ''}{''.join(map(moses2019.perl_class, names))}]")
+        split = re.compile(moses2019.one_of(*names, negate=negate))
+        sample = "aZ5٣्ाⓐ漢 ,'.\t𝐀𝟓😀𐌰\U0001e900\U000e0001"
+        assert [bool(whole.fullmatch(c)) for c in sample] == [bool(split.fullmatch(c)) for c in sample]
 
 
 def test_prefix_tables_are_read_as_perl_read_them():
