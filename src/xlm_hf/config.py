@@ -38,6 +38,10 @@ class VocabConfig:
     sentences_per_language: int = 100000  # mean sentences per language drawn for learning merges
     min_frequency: int = 2
     lowercase_and_remove_accent: bool = True
+    # the words BPE learns on: hf = transformers' XLMTokenizer (sacremoses), so a plain XLMTokenizer
+    # splits text as in training; xlm = the original XLM scripts (Perl Moses of 2019). Recorded in
+    # the tokenizer directory (tokenizer_config.json) and applied wherever xlm-hf encodes with it
+    preprocessing: Literal["hf", "xlm"] = "hf"
     valid_fraction: float = 0.0  # lines held out from learning (to measure the unknown rate)
     num_proc: int = 1
     seed: int = 0
@@ -158,6 +162,9 @@ class ModelConfig:
     """An XLM model: new from these fields, or continued from `model_name_or_path`."""
 
     tokenizer: str | None = None  # tokenizer dir; default: vocab.output_dir
+    # pre-processing before BPE for a tokenizer that records none (a published one: hf unless set;
+    # xlm for the published XLM vocabularies, see README); a directory's own record always wins
+    preprocessing: Literal["hf", "xlm"] | None = None
     model_name_or_path: str | None = None  # continue from an HF XLM directory (languages must match)
     emb_dim: int = 1024
     n_layers: int = 12
@@ -198,6 +205,9 @@ class XnliConfig:
     model_name_or_path: str
     train: str  # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>
     eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
+    # pre-processing before BPE for a model whose tokenizer records none (a published one: hf unless
+    # set; xlm for the published XLM checkpoints, see README); a recorded setting always wins
+    preprocessing: Literal["hf", "xlm"] | None = None
     languages: list[str] = field(default_factory=lambda: list(XNLI_LANGUAGES))
     mode: Literal["zero-shot", "translate-train", "translate-train-all"] = "zero-shot"
     train_language: str = "en"  # zero-shot: en; translate-train: the language trained on

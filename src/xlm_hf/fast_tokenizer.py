@@ -14,9 +14,11 @@ through three Python calls. This module keeps the reference's steps, order and r
   `bpe()` whenever the two could differ;
 - caches word → ids, so each distinct word is lowercased, segmented and looked up once.
 
-Regexes, prefix lists and character classes come from sacremoses' own objects; tests compare the
-ids with the reference on tricky strings and on every line of the real corpora. Japanese (KyTea)
-and `bypass_tokenizer=True` go through `XLMTokenizer` unchanged.
+Regexes, prefix lists and character classes come from the reference objects: sacremoses' for the
+``hf`` pre-processing, `moses2019`'s (sacremoses with the 2019 Perl rules) for ``xlm``; the
+tokenizer applies the setting its directory records (see `xlm_hf.text`). Tests compare the ids
+with the reference on tricky strings and on every line of the real corpora. Japanese (KyTea) and
+`bypass_tokenizer=True` go through the reference path unchanged.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ import sacremoses
 from transformers import XLMTokenizer
 from transformers.models.xlm.tokenization_xlm import logger as xlm_logger
 from transformers.models.xlm.tokenization_xlm import replace_unicode_punct, romanian_preprocessing
+
+from xlm_hf import moses2019
+from xlm_hf.text import preprocessing_of, pretokenize
 
 try:  # the regex parser moved in Python 3.11; the old name still works with a warning
     from re import _parser as sre_parse
@@ -119,22 +124,24 @@ class PaddingTable(dict):
 # ----------------------------------------------------------------------------- character steps
 
 
-def fast_replace_unicode_punct(text: str) -> str:
-    """`replace_unicode_punct`, run only when the line holds one of the characters it rewrites."""
+def fast_replace_unicode_punct(text: str, replace: Any = replace_unicode_punct) -> str:
+    """`replace(text)` (HF's `replace_unicode_punct`, or the 2019 script's), run only when the
+    line holds one of the characters both rewrite."""
     if text.isascii() or not _UNICODE_PUNCT.search(text):
         return text
-    return replace_unicode_punct(text)
+    return replace(text)
 
 
-def fast_remove_non_printing_char(text: str) -> str:
-    """`remove_non_printing_char` (drop Unicode category C*), checking each distinct character once.
+def fast_remove_non_printing_char(text: str, replacement: str | None = None) -> str:
+    """`remove_non_printing_char`: each Unicode C* character dropped (HF) or made `replacement`
+    (the 2019 script: a space), checking each distinct character once.
 
     Every C* character is non-printable, so a printable line is returned as it is.
     """
     if text.isprintable():
         return text
-    drop = {ord(c): None for c in set(text) if unicodedata.category(c)[0] == "C"}
-    return text.translate(drop) if drop else text
+    table = {ord(c): replacement for c in set(text) if unicodedata.category(c)[0] == "C"}
+    return text.translate(table) if table else text
 
 
 def fast_lowercase_and_remove_accent(words: list[str]) -> list[str]:
@@ -153,12 +160,17 @@ def fast_lowercase_and_remove_accent(words: list[str]) -> list[str]:
 
 
 class FastPunctNormalizer:
-    """`sacremoses.MosesPunctNormalizer(lang).normalize` with compiled, skippable substitutions."""
+    """`sacremoses.MosesPunctNormalizer(lang).normalize` (``hf``) or the 2019 normalizer's
+    (``xlm``, which keeps the line's edge blanks), with compiled, skippable substitutions."""
 
-    def __init__(self, lang: str) -> None:
-        reference = sacremoses.MosesPunctNormalizer(lang=lang)
+    def __init__(self, lang: str, preprocessing: str = "hf") -> None:
+        if preprocessing == "xlm":
+            reference = moses2019.punct_normalizer(lang)
+        else:
+            reference = sacremoses.MosesPunctNormalizer(lang=lang)
         if reference.pre_replace_unicode_punct or reference.post_remove_control_chars:
             raise ValueError("FastPunctNormalizer mirrors the default MosesPunctNormalizer only")
+        self.strip = preprocessing != "xlm"
         self.rules = [_compiled_rule(p, r) for p, r in reference.substitutions]
         # rules whose trigger is not ASCII cannot match ASCII text, which stays ASCII under the
         # others as long as their replacements are ASCII
@@ -167,30 +179,40 @@ class FastPunctNormalizer:
             self.ascii_rules = self.rules
 
     def normalize(self, text: str) -> str:
-        return _apply(self.ascii_rules if text.isascii() else self.rules, text).strip()
+        text = _apply(self.ascii_rules if text.isascii() else self.rules, text)
+        return text.strip() if self.strip else text
 
 
 class FastMosesTokenizer:
-    """`sacremoses.MosesTokenizer(lang).tokenize(text, return_str=False, escape=False)`, faster.
+    """`sacremoses.MosesTokenizer(lang).tokenize(text, return_str=False, escape=False)`, faster;
+    with ``xlm``, `moses2019.Tokenizer2019(lang).tokenize(text)` (on text the 2019 cleaning
+    scripts produced: no control characters left).
 
     The steps are those of sacremoses' `tokenize` with its defaults (no aggressive dash split, no
     protected patterns, no escaping), in the same order, using the reference object's regexes
-    and language data (CJK letters added for zh, French/Italian or English apostrophe rules).
+    and language data (CJK letters added for zh, French/Italian or English apostrophe rules); the
+    2019 tokenizer adds the fi/sv colon rule, its own apostrophe rules, Perl's character classes
+    and always splits the period off the last word.
     """
 
-    def __init__(self, lang: str) -> None:
-        ref = sacremoses.MosesTokenizer(lang=lang)
+    def __init__(self, lang: str, preprocessing: str = "hf") -> None:
+        xlm = preprocessing == "xlm"
+        ref = moses2019.tokenizer(lang) if xlm else sacremoses.MosesTokenizer(lang=lang)
         self.ref = ref
         if ref.DEDUPLICATE_SPACE[0].pattern != r"\s+" or ref.DEDUPLICATE_SPACE[1] != " ":
             raise ValueError("FastMosesTokenizer expects sacremoses' DEDUPLICATE_SPACE to be \\s+ -> ' '")
         self.junk = ref.ASCII_JUNK
         self.pad_not_alnum = ref.PAD_NOT_ISALNUM
         pad_regex, pad_template = ref.PAD_NOT_ISALNUM
-        one_char = pad_regex.pattern.startswith("([") and pad_regex.pattern.endswith("])")
+        # one character in a group: sacremoses' ([...]), or the 2019 one (moses2019.one_of)
+        one_char = xlm or (pad_regex.pattern.startswith("([") and pad_regex.pattern.endswith("])"))
         self.padding = PaddingTable(pad_regex) if one_char and pad_template == r" \1 " else None
         self.commas = [_compiled_rule(p, r) for p, r in (ref.COMMA_SEPARATE_1, ref.COMMA_SEPARATE_2)]
         self.commas.append((",", *ref.COMMA_SEPARATE_3))
-        if lang == "en":
+        self.colons = [(":", *rule) for rule in ref.COLON_SPLIT] if xlm else []
+        if xlm:
+            apostrophe = ref.APOSTROPHE_RULES
+        elif lang == "en":
             apostrophe = ref.ENGLISH_SPECIFIC_APOSTROPHE
         elif lang in ("fr", "it"):
             apostrophe = ref.FR_IT_SPECIFIC_APOSTROPHE
@@ -198,8 +220,12 @@ class FastMosesTokenizer:
             apostrophe = [ref.NON_SPECIFIC_APOSTROPHE]
         self.apostrophe = [("'", p, r) for p, r in apostrophe]
         self.trailing_dot_apostrophe = ref.TRAILING_DOT_APOSTROPHE
-        self.alpha = frozenset(ref.IsAlpha)
-        self.lower = frozenset(ref.IsLower)
+        if xlm:  # Perl's classes (Alphabetic; Lowercase, which is what str.islower tests)
+            self.has_alpha, self.is_lower = moses2019.has_alphabetic, str.islower
+        else:
+            alpha, lower = frozenset(ref.IsAlpha), frozenset(ref.IsLower)
+            self.has_alpha, self.is_lower = (lambda text: not alpha.isdisjoint(text)), lower.__contains__
+        self.last_word_loses_period = xlm
         self.prefixes = frozenset(ref.NONBREAKING_PREFIXES)
         self.numeric_only = frozenset(ref.NUMERIC_ONLY_PREFIXES)
 
@@ -212,6 +238,7 @@ class FastMosesTokenizer:
             text = text.translate(self.padding)
         else:  # pragma: no cover - a sacremoses with a different padding rule
             text = self.pad_not_alnum[0].sub(self.pad_not_alnum[1], text)
+        text = _apply(self.colons, text)
         if ".." in text:
             text = self.ref.replace_multidots(text)
         text = _apply(self.commas, text)
@@ -230,16 +257,20 @@ class FastMosesTokenizer:
 
         The reference splits the line into tokens and looks at each; here a regex finds the tokens
         ending in a period, with the first character of the token after them. (The reference
-        also joins tokens with single spaces; the next step does that for both.)
+        also joins tokens with single spaces; the next step does that for both.) Perl's 2019 loop
+        also saw the empty words between two spaces, but such an empty word is always followed by
+        a padded symbol, never by a lowercase letter, so the next non-empty word decides the same.
         """
         return _PERIOD_TOKEN.sub(self._period_token, text)
 
     def _period_token(self, match: re.Match) -> str:
         prefix, following = match.group(1), match.group(2)
+        if following is None and self.last_word_loses_period:
+            return prefix + " ."
         if (
-            ("." in prefix and not self.alpha.isdisjoint(prefix))
+            ("." in prefix and self.has_alpha(prefix))
             or (prefix in self.prefixes and prefix not in self.numeric_only)
-            or (following is not None and following in self.lower)
+            or (following is not None and self.is_lower(following))
         ):
             return match.group(0)
         if prefix in self.numeric_only and following is not None and following in "0123456789":
@@ -248,24 +279,41 @@ class FastMosesTokenizer:
 
 
 @cache
-def punct_normalizer(lang: str) -> FastPunctNormalizer:
-    return FastPunctNormalizer(lang)
+def punct_normalizer(lang: str, preprocessing: str = "hf") -> FastPunctNormalizer:
+    return FastPunctNormalizer(lang, preprocessing)
 
 
 @cache
-def moses_tokenizer(lang: str) -> FastMosesTokenizer:
-    return FastMosesTokenizer(lang)
+def moses_tokenizer(lang: str, preprocessing: str = "hf") -> FastMosesTokenizer:
+    return FastMosesTokenizer(lang, preprocessing)
 
 
-def fast_moses_pipeline(text: str, lang: str) -> str:
-    """`XLMTokenizer.moses_pipeline`: unicode punctuation, Moses normalisation, non-printing chars."""
+def fast_moses_pipeline(text: str, lang: str, preprocessing: str = "hf") -> str:
+    """`XLMTokenizer.moses_pipeline` (``hf``) or `moses2019.moses_pipeline` (``xlm``): unicode
+    punctuation, Moses normalisation, non-printing chars."""
+    if preprocessing == "xlm":
+        text = fast_replace_unicode_punct(text, moses2019.punct_normalizer(lang).replace_unicode_punct)
+        text = punct_normalizer(lang, preprocessing).normalize(text)
+        return fast_remove_non_printing_char(text, " ")
     text = fast_replace_unicode_punct(text)
     text = punct_normalizer(lang).normalize(text)
     return fast_remove_non_printing_char(text)
 
 
-def fast_words(text: str, lang: str) -> list[str]:
-    """Words before lowercasing and BPE, as `XLMTokenizer._tokenize` splits them (not ja)."""
+def fast_words(text: str, lang: str, preprocessing: str = "hf") -> list[str]:
+    """Words before lowercasing and BPE (not ja): as `XLMTokenizer._tokenize` splits them
+    (``hf``), or as `moses2019.words` (``xlm``: whitespace-free words, as the scripts printed)."""
+    if preprocessing == "xlm":
+        if lang == "zh":
+            import rjieba
+
+            return fast_moses_pipeline(" ".join(rjieba.cut(text)), lang, preprocessing).split()
+        text = fast_moses_pipeline(text, lang, preprocessing)
+        if lang == "th":
+            from pythainlp.tokenize import word_tokenize
+
+            return " ".join(word_tokenize(text)).split()
+        return moses_tokenizer(lang, preprocessing).tokenize(text)
     if lang == "zh":
         import rjieba
 
@@ -331,12 +379,16 @@ def compiled_bpe(encoder: dict[str, int], bpe_ranks: dict[tuple[str, ...], int])
 
 
 class FastXLMTokenizer(XLMTokenizer):
-    """`XLMTokenizer` whose `_tokenize(text, lang=...)` takes the fast path; same tokens, same ids.
+    """`XLMTokenizer` whose `_tokenize(text, lang=...)` takes the fast path; same tokens, same ids
+    as `xlm_hf.text.xlm_tokenize` with `XLMTokenizer`, under the pre-processing the directory
+    records (``hf``: `XLMTokenizer._tokenize` itself; ``xlm``: the 2019 scripts).
 
     Load it like the reference: ``FastXLMTokenizer.from_pretrained(tokenizer_dir)``. `encode_text`
     gives the ids of one line (no special tokens) with a word → ids cache, the fastest way to
-    prepare corpora.
+    prepare corpora. (The cache maps words to ids, which does not depend on the pre-processing.)
     """
+
+    applies_preprocessing = True  # `_tokenize` applies the recorded setting itself (see text.xlm_tokenize)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -371,10 +423,14 @@ class FastXLMTokenizer(XLMTokenizer):
             )
 
     def _tokenize(self, text: str, lang: str = "en", bypass_tokenizer: bool = False) -> list[str]:
-        if bypass_tokenizer or lang in DELEGATED_LANGUAGES:
+        preprocessing = preprocessing_of(self)
+        if bypass_tokenizer or (lang in DELEGATED_LANGUAGES and preprocessing == "hf"):
             return super()._tokenize(text, lang=lang, bypass_tokenizer=bypass_tokenizer)
         self._warn_unknown_language(lang)
-        words = fast_words(text, lang)
+        if lang in DELEGATED_LANGUAGES:  # the reference path of xlm_hf.text.xlm_tokenize
+            words = pretokenize(text, lang, self.do_lowercase_and_remove_accent, preprocessing)
+            return [piece for word in words for piece in self.bpe(word).split(" ")]
+        words = fast_words(text, lang, preprocessing)
         if self.do_lowercase_and_remove_accent:
             words = fast_lowercase_and_remove_accent(words)
         return [piece for word in words if word for piece in self.bpe_pieces(word)]
@@ -418,7 +474,7 @@ class FastXLMTokenizer(XLMTokenizer):
             return self.convert_tokens_to_ids(self._tokenize(text, lang=lang))
         self._warn_unknown_language(lang)
         word_ids, piece_ids = self._fresh_caches()
-        words = fast_words(text, lang)
+        words = fast_words(text, lang, preprocessing_of(self))
         new = set(words).difference(word_ids)
         if new:
             self._add_words(list(new), word_ids, piece_ids)

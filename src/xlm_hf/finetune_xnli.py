@@ -73,6 +73,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     from xlm_hf.checkpoints import raise_if_stopped, resume_checkpoint, watch_for_signals
     from xlm_hf.data.xnli import load_train_rows
     from xlm_hf.modeling import check_languages
+    from xlm_hf.text import use_preprocessing
     from xlm_hf.tokenizer_files import load_tokenizer
     from xlm_hf.xnli_inputs import ClassificationCollator, encode_rows
     from xlm_hf.xnli_trainer import XnliTrainer, final_report, write_results
@@ -85,6 +86,8 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     key = "xnli.model_name_or_path"
     model = load_classifier(config, key)
     tokenizer = load_tokenizer(config.model_name_or_path, key)
+    # hf or xlm: encode_rows applies it, and the fine-tuned model's tokenizer keeps the record
+    use_preprocessing(tokenizer, config.preprocessing, "xnli.preprocessing")
     langs = train_languages(config)
     check_languages(
         model.config, tokenizer, sorted(set(config.languages) | set(langs)), "xnli.model_name_or_path"

@@ -100,6 +100,7 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
     from xlm_hf.modeling import check_model_inputs, load_pretraining_model
+    from xlm_hf.text import recorded_preprocessing, use_preprocessing
     from xlm_hf.tokenizer_files import load_tokenizer
     from xlm_hf.trainer import PretrainTrainer
 
@@ -111,9 +112,14 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
         resolve_sources(data_cfg)  # every input file exists before a vocabulary is learned
         tok_dir = tokenizer_dir(recipe)
         tokenizer = load_tokenizer(tok_dir, "model.tokenizer")
+        # hf or xlm: the directory's record, else the recipe's choice; saved with the model (in
+        # tokenizer_config.json), so fine-tuning applies the same. The corpora get the choice where
+        # it applies (a recorded setting is part of the tokenizer's fingerprint already)
+        choice = recipe.model.preprocessing if recorded_preprocessing(tokenizer) is None else None
+        use_preprocessing(tokenizer, recipe.model.preprocessing, "model.preprocessing")
         check_model_inputs(recipe.model, data_cfg, tokenizer)  # languages, lengths: before any corpus
         model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)  # weights readable
-        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
+        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed, preprocessing=choice)
     data = build_pretraining_data(
         data_cfg,
         corpora,

@@ -1,6 +1,8 @@
 """Learn an XLM vocabulary (joint BPE over sampled languages) into an `XLMTokenizer` directory.
 
-The XLM recipe: normalise every language exactly as `XLMTokenizer` will (see `text.py`), draw
+The XLM recipe: normalise every language exactly as it will be encoded (`vocab.preprocessing`: hf =
+`XLMTokenizer`'s rules, xlm = the original XLM scripts; see `text.py`; the setting is recorded in
+the directory's tokenizer_config.json), draw
 training sentences per language with smoothed probabilities p ∝ n^alpha (small languages are
 repeated), learn word-final `</w>` merges, and lay out ids as XLM does: 0 `<s>`, 1 `</s>`,
 2 `<pad>`, 3 `<unk>`, 4–13 `<special0..9>`, then tokens by descending count (ties by string).
@@ -30,7 +32,7 @@ from xlm_hf.errors import ConfigError
 from xlm_hf.launch import run_command
 from xlm_hf.sampling import smoothed_probabilities
 from xlm_hf.special_tokens import SPECIAL_TOKENS
-from xlm_hf.text import pretokenize
+from xlm_hf.text import RECORD_KEY, pretokenize
 
 logger = logging.getLogger(__name__)
 
@@ -84,16 +86,18 @@ def sample_sentences(
     return sampled
 
 
-def _pretokenize_job(job: tuple[str, bool, list[str]]) -> list[str]:
-    lang, lower, lines = job
-    return [" ".join(pretokenize(line, lang, lower)) for line in lines]
+def _pretokenize_job(job: tuple[str, bool, str, list[str]]) -> list[str]:
+    lang, lower, preprocessing, lines = job
+    return [" ".join(pretokenize(line, lang, lower, preprocessing)) for line in lines]
 
 
-def normalise(lines: list[str], lang: str, lowercase: bool, num_proc: int, desc: str = "") -> dict[str, str]:
+def normalise(
+    lines: list[str], lang: str, lowercase: bool, num_proc: int, desc: str = "", preprocessing: str = "hf"
+) -> dict[str, str]:
     """Normalised form of each distinct line (each line is processed once)."""
     distinct = list(dict.fromkeys(lines))
     chunk = max(1, min(2000, math.ceil(len(distinct) / (4 * num_proc))))
-    jobs = [(lang, lowercase, distinct[i : i + chunk]) for i in range(0, len(distinct), chunk)]
+    jobs = [(lang, lowercase, preprocessing, distinct[i : i + chunk]) for i in range(0, len(distinct), chunk)]
     out: list[str] = []
     bar = tqdm(total=len(distinct), desc=desc or f"normalise {lang}", unit="line", leave=False)
     if num_proc > 1:
@@ -104,7 +108,7 @@ def normalise(lines: list[str], lang: str, lowercase: bool, num_proc: int, desc:
     else:
         for job in jobs:
             out += _pretokenize_job(job)
-            bar.update(len(job[2]))
+            bar.update(len(job[-1]))
     bar.close()
     return dict(zip(distinct, out))
 
@@ -233,7 +237,13 @@ def build_vocab(config: VocabConfig) -> Path:
     normalised: list[str] = []
     word_counts: Counter = Counter()
     for lang in languages:
-        norm = normalise(sampled[lang], lang, config.lowercase_and_remove_accent, config.num_proc)
+        norm = normalise(
+            sampled[lang],
+            lang,
+            config.lowercase_and_remove_accent,
+            config.num_proc,
+            preprocessing=config.preprocessing,
+        )
         for line in sampled[lang]:
             normalised.append(norm[line])
             word_counts.update(norm[line].split())
@@ -256,6 +266,7 @@ def build_vocab(config: VocabConfig) -> Path:
             lang2id=lang2id,
             id2lang={i: lang for lang, i in lang2id.items()},
             do_lowercase_and_remove_accent=config.lowercase_and_remove_accent,
+            **{RECORD_KEY: config.preprocessing},  # tokenizer_config.json: copied by save_pretrained
         )
         tokenizer.save_pretrained(str(tmp))
         meta = {

@@ -214,3 +214,22 @@ def test_evaluation_language_ids_can_be_the_training_language(pretrained, tmp_pa
         assert relabelled[lang][0] == en  # the training language's id everywhere
         assert relabelled[lang][1] == seen[lang][1]  # the same tokens
     assert len({seen[lang][0] for lang in LANGS}) == 4  # by default, each language its own id
+
+
+def test_the_xlm_preprocessing_travels_from_vocabulary_to_fine_tuned_model(tmp_path):
+    """`vocab.preprocessing: xlm` is recorded in the vocabulary, kept by the pretrained model, found
+    there by XNLI fine-tuning (the recipe does not repeat it) and kept by the fine-tuned model."""
+    from xlm_hf.text import RECORD_KEY
+
+    pre = tiny_recipe(
+        tmp_path,
+        vocab={"preprocessing": "xlm"},
+        data={"objectives": ["mlm"]},
+        training={"max_steps": 4, "eval_steps": 4, "save_steps": 4},
+    )
+    assert main(["pretrain", "--config", str(pre)]) == 0
+    recipe = xnli_recipe(tmp_path, tmp_path / "out", languages=["en", "fr"], max_train_examples=16)
+    assert main(["finetune-xnli", "--config", str(recipe), "training.num_train_epochs=1"]) == 0
+    for directory in ("vocab", "out", "xnli"):
+        config = json.loads((tmp_path / directory / "tokenizer_config.json").read_text())
+        assert config[RECORD_KEY] == "xlm", directory

@@ -164,10 +164,10 @@ def test_languages_tokenised_in_a_pool_equal_one_by_one(tmp_path, sample_vocab_d
 def test_a_worker_error_reaches_the_caller_and_leaves_no_entry(tmp_path, sample_vocab_dir, monkeypatch):
     real = corpora.encode
 
-    def fails_for_fr(texts, tokenizer_dir, lang, fast=True):
+    def fails_for_fr(texts, tokenizer_dir, lang, *settings):
         if lang == "fr":
             raise ValueError("fr cannot be tokenised")
-        return real(texts, tokenizer_dir, lang, fast)
+        return real(texts, tokenizer_dir, lang, *settings)
 
     monkeypatch.setattr(corpora, "encode", fails_for_fr)  # inherited by the forked workers
     config = _config(tmp_path / "cache", num_proc=2, languages=["de", "en", "es", "fr"], objectives=["mlm"])

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
+import shutil
 
 import pytest
 import yaml
@@ -15,7 +17,7 @@ from transformers.models.xlm.tokenization_xlm import (
 )
 
 import xlm_hf
-from xlm_hf import SAMPLE_DIR
+from xlm_hf import SAMPLE_DIR, moses2019
 from xlm_hf.config import DataConfig
 from xlm_hf.data import corpora
 from xlm_hf.errors import ConfigError
@@ -29,7 +31,9 @@ from xlm_hf.fast_tokenizer import (
     required_literal,
 )
 from xlm_hf.recipe_loader import build_section
-from xlm_hf.text import xlm_encode, xlm_tokenize
+from xlm_hf.text import RECORD_KEY, xlm_encode, xlm_tokenize
+
+from .test_moses2019 import RULES
 
 COMMON = [
     "",
@@ -107,6 +111,36 @@ def test_tokens_and_ids_match_the_reference(sample_tokenizer, fast_tokenizer, la
     assert xlm_encode(fast_tokenizer, text, lang) == ids
 
 
+@pytest.fixture(scope="module")
+def xlm_pair(sample_vocab_dir, tmp_path_factory):
+    """(XLMTokenizer, FastXLMTokenizer) of the sample vocabulary, recording the xlm pre-processing."""
+    directory = tmp_path_factory.mktemp("xlm") / "v"
+    shutil.copytree(sample_vocab_dir, directory)
+    config = json.loads((directory / "tokenizer_config.json").read_text())
+    (directory / "tokenizer_config.json").write_text(json.dumps({**config, RECORD_KEY: "xlm"}))
+    return XLMTokenizer.from_pretrained(str(directory)), FastXLMTokenizer.from_pretrained(str(directory))
+
+
+XLM_CASES = CASES + [(lang, line) for _, lang, line, _ in RULES]
+
+
+@pytest.mark.parametrize(("lang", "text"), XLM_CASES)
+def test_xlm_preprocessing_tokens_and_ids_match_the_reference(xlm_pair, lang, text):
+    """With xlm, the reference is `xlm_tokenize`'s path: `pretokenize(..., "xlm")` then HF's BPE."""
+    reference, fast = xlm_pair
+    expected = xlm_tokenize(reference, text, lang)
+    assert xlm_tokenize(fast, text, lang) == expected
+    ids = xlm_encode(reference, text, lang)
+    assert fast.encode_text(text, lang) == ids
+    assert fast.encode_text(text, lang) == ids  # second time from the word cache
+
+
+def test_xlm_and_hf_fast_paths_differ_where_the_rules_do(xlm_pair, fast_tokenizer):
+    _, fast_xlm = xlm_pair
+    for _, lang, line, _ in RULES:
+        assert xlm_tokenize(fast_xlm, line, lang) != xlm_tokenize(fast_tokenizer, line, lang), (lang, line)
+
+
 def test_the_compiled_bpe_is_used_for_a_learned_vocabulary(fast_tokenizer):
     assert fast_tokenizer._bpe_model is not None
     assert fast_tokenizer.bpe_pieces("internationalisation") == fast_tokenizer.bpe(
@@ -174,6 +208,15 @@ def test_bypass_and_japanese_use_the_reference(sample_tokenizer, fast_tokenizer,
     assert fast_tokenizer.encode_text("東京 です", "ja") == xlm_encode(sample_tokenizer, "東京 です", "ja")
 
 
+def test_japanese_with_xlm_uses_the_reference_path(xlm_pair, monkeypatch):
+    reference, fast = xlm_pair
+    monkeypatch.setattr("xlm_hf.text.kytea_words", lambda text: text.split())
+    monkeypatch.setattr("xlm_hf.moses2019.kytea_words", lambda text: text.split())
+    text = "東京\tです。"
+    assert fast.encode_text(text, "ja") == xlm_encode(reference, text, "ja")
+    assert xlm_tokenize(reference, text, "ja") != xlm_tokenize(reference, "東京です。", "ja")  # tab: a space
+
+
 def test_without_lowercasing(sample_vocab_dir):
     reference = XLMTokenizer.from_pretrained(str(sample_vocab_dir), do_lowercase_and_remove_accent=False)
     fast = FastXLMTokenizer.from_pretrained(str(sample_vocab_dir), do_lowercase_and_remove_accent=False)
@@ -207,8 +250,16 @@ def test_every_character_replace_unicode_punct_rewrites_is_detected():
 @pytest.mark.parametrize("text", COMMON + [t for texts in PER_LANGUAGE.values() for t in texts])
 def test_character_steps_match_hf(text):
     assert fast_remove_non_printing_char(text) == remove_non_printing_char(text)
+    assert fast_remove_non_printing_char(text, " ") == moses2019.remove_non_printing_char(text)
     words = text.split()
     assert fast_lowercase_and_remove_accent(words) == lowercase_and_remove_accent(words)
+
+
+def test_every_character_the_2019_script_rewrites_is_detected():
+    replace = moses2019.punct_normalizer("en").replace_unicode_punct
+    changed = [c for c in map(chr, range(0x80, 0x10000)) if replace(c + "x") != c + "x"]
+    assert len(changed) > 30
+    assert all(fast_replace_unicode_punct(c + " a", replace) == replace(c + " a") for c in changed)
 
 
 @pytest.mark.parametrize(

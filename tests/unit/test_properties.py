@@ -162,12 +162,21 @@ any_text = st.text(max_size=80)  # every code point: controls, surrogates exclud
 
 
 @settings(max_examples=80, deadline=None)
-@given(any_text, st.sampled_from(LANGS), st.booleans())
-def test_pretokenize_never_raises_and_gives_words(text, lang, lowercase):
-    words = pretokenize(text, lang, lowercase)
+@given(any_text, st.sampled_from(LANGS), st.booleans(), st.sampled_from(["hf", "xlm"]))
+def test_pretokenize_never_raises_and_gives_words(text, lang, lowercase, preprocessing):
+    words = pretokenize(text, lang, lowercase, preprocessing)
     assert all(isinstance(w, str) and w and not w.isspace() for w in words)
     if is_blank(text):
         assert words == []
+
+
+@settings(max_examples=80, deadline=None)
+@given(any_text, st.sampled_from([*LANGS, "hi", "fi", "ga", "cs"]))
+def test_the_fast_xlm_words_are_the_reference_words(text, lang):
+    from xlm_hf.fast_tokenizer import fast_lowercase_and_remove_accent, fast_words
+
+    fast = [w for w in fast_lowercase_and_remove_accent(fast_words(text, lang, "xlm")) if w]
+    assert fast == pretokenize(text, lang, preprocessing="xlm")
 
 
 @pytest.fixture(scope="module")

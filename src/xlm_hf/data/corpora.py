@@ -11,7 +11,8 @@ languages (and pairs) to tokenise are shared out, largest first, to a pool of ``
 forked processes (by default one per core, at most 8, once they hold 20k lines or more); a single
 language is split over that many ``Dataset.map`` workers instead (by default one per 25k lines).
 Tokenisation uses `FastXLMTokenizer` (the same ids as `XLMTokenizer`, several times faster)
-unless ``data.fast_tokenizer`` is false.
+unless ``data.fast_tokenizer`` is false, with the tokenizer's pre-processing (``hf`` or ``xlm``:
+what its directory records, or what the recipe's ``model.preprocessing`` says).
 A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
 """
 
@@ -36,7 +37,7 @@ from datasets import Dataset, DatasetDict, load_from_disk
 from xlm_hf.config import DataConfig
 from xlm_hf.data.textfiles import BLANK_CHARS, non_blank_lines, read_text_lines
 from xlm_hf.errors import ConfigError, one_line
-from xlm_hf.text import xlm_encode
+from xlm_hf.text import use_preprocessing, xlm_encode
 
 logger = logging.getLogger(__name__)
 
@@ -243,37 +244,50 @@ def _hub_split(spec: str, key: str) -> Any:
 # ----------------------------------------------------------------------------- tokenisation
 
 
-_TOKENIZERS: dict[tuple[str, bool], Any] = {}
+_TOKENIZERS: dict[tuple[str, bool, str | None], Any] = {}
 
 
-def _tokenizer(tokenizer_dir: str, fast: bool = True) -> Any:
-    if (tokenizer_dir, fast) not in _TOKENIZERS:
+def _tokenizer(tokenizer_dir: str, fast: bool = True, preprocessing: str | None = None) -> Any:
+    """The tokenizer of `tokenizer_dir`; `preprocessing` is used if the directory records none."""
+    if (tokenizer_dir, fast, preprocessing) not in _TOKENIZERS:
         if fast:
             from xlm_hf.fast_tokenizer import FastXLMTokenizer as tokenizer_class
         else:
             from transformers import XLMTokenizer as tokenizer_class
 
-        _TOKENIZERS[tokenizer_dir, fast] = tokenizer_class.from_pretrained(tokenizer_dir)
-    return _TOKENIZERS[tokenizer_dir, fast]
+        tokenizer = tokenizer_class.from_pretrained(tokenizer_dir)
+        use_preprocessing(tokenizer, preprocessing, "model.preprocessing")
+        _TOKENIZERS[tokenizer_dir, fast, preprocessing] = tokenizer
+    return _TOKENIZERS[tokenizer_dir, fast, preprocessing]
 
 
-def encode(texts: list[str], tokenizer_dir: str, lang: str, fast: bool = True) -> list[list[int]]:
+def encode(
+    texts: list[str], tokenizer_dir: str, lang: str, fast: bool = True, preprocessing: str | None = None
+) -> list[list[int]]:
     """Token ids with `lang`'s own pre-processing, no special tokens (streams add `</s>`).
 
     `fast` gives the same ids as the reference (`xlm_encode` with `XLMTokenizer`), only sooner.
+    `preprocessing`: ``hf`` or ``xlm`` where the tokenizer directory records none (else ignored).
     """
-    tok = _tokenizer(tokenizer_dir, fast)
+    tok = _tokenizer(tokenizer_dir, fast, preprocessing)
     if fast:
         return [tok.encode_text(t, lang) for t in texts]
     return [xlm_encode(tok, t, lang) for t in texts]
 
 
 def _encode_batch(
-    batch: dict[str, list], tokenizer_dir: str, columns: dict[str, tuple[str, str]], fast: bool = True
+    batch: dict[str, list],
+    tokenizer_dir: str,
+    columns: dict[str, tuple[str, str]],
+    fast: bool = True,
+    preprocessing: str | None = None,
 ) -> dict:
     """Token ids per output column; rows where any column encodes to no token at all (a line of
     control characters only) are dropped, from every column at once so pairs stay aligned."""
-    out = {name: encode(batch[col], tokenizer_dir, lang, fast) for name, (col, lang) in columns.items()}
+    out = {
+        name: encode(batch[col], tokenizer_dir, lang, fast, preprocessing)
+        for name, (col, lang) in columns.items()
+    }
     keep = [i for i in range(len(next(iter(out.values())))) if all(ids[i] for ids in out.values())]
     return {name: [ids[i] for i in keep] for name, ids in out.items()}
 
@@ -415,8 +429,14 @@ def cached_tokenise(
     return load_from_disk(str(target))
 
 
-def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -> Corpora:
-    """Tokenised train/valid sets for every language of `config` (and TLM pair), cached."""
+def load_corpora(
+    config: DataConfig, tokenizer_dir: str | Path, seed: int = 0, preprocessing: str | None = None
+) -> Corpora:
+    """Tokenised train/valid sets for every language of `config` (and TLM pair), cached.
+
+    `preprocessing`: the recipe's ``model.preprocessing`` (``hf`` or ``xlm``), for a tokenizer
+    directory that records none; a record wins (see `xlm_hf.text.use_preprocessing`).
+    """
     tokenizer_dir = str(tokenizer_dir)
     cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
     corpora = Corpora()
@@ -428,6 +448,8 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
         "max_lines": config.max_lines_per_language,
         "seed": seed,
         "text_column": config.text_column,
+        # a recipe's choice, when given (the directory's own record is covered by the fingerprint)
+        **({"preprocessing": preprocessing} if preprocessing else {}),
     }
     mono, para = resolve_sources(config)
     jobs: list[tuple[dict[str, Any], Callable[[], Any], Callable[[Any], DatasetDict], dict, dict]] = []
@@ -464,6 +486,7 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
                 config.num_proc,
                 f"mono {lang}",
                 config.fast_tokenizer,
+                preprocessing,
             )
 
         jobs.append((key, read_mono, tokenise_mono, corpora.mono_train, corpora.mono_valid))
@@ -490,6 +513,7 @@ def load_corpora(config: DataConfig, tokenizer_dir: str | Path, seed: int = 0) -
                 config.num_proc,
                 f"para {pair}",
                 config.fast_tokenizer,
+                preprocessing,
             )
 
         jobs.append((key, read_para, tokenise_para, corpora.para_train, corpora.para_valid))
@@ -521,6 +545,7 @@ def _tokenise_dict(
     num_proc: int | None,
     desc: str,
     fast: bool = True,
+    preprocessing: str | None = None,
 ) -> DatasetDict:
     out = {}
     for name, cols in splits.items():
@@ -529,14 +554,19 @@ def _tokenise_dict(
         if processes:  # workers are forked: load the tokenizer here, and fill its word cache with
             # the words of a few lines, rather than have every worker start cold
             for column, lang in columns.values():
-                encode(cols[column][:WARM_UP_LINES], tokenizer_dir, lang, fast)
+                encode(cols[column][:WARM_UP_LINES], tokenizer_dir, lang, fast, preprocessing)
         out[name] = ds.map(
             _encode_batch,
             batched=True,
             batch_size=256,
             num_proc=processes,
             remove_columns=list(cols),
-            fn_kwargs={"tokenizer_dir": tokenizer_dir, "columns": columns, "fast": fast},
+            fn_kwargs={
+                "tokenizer_dir": tokenizer_dir,
+                "columns": columns,
+                "fast": fast,
+                "preprocessing": preprocessing,
+            },
             desc=f"tokenise {desc} ({name})",
             load_from_cache_file=False,
         )
