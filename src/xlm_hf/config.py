@@ -159,9 +159,12 @@ class ModelConfig:
     sinusoidal_embeddings: bool = False
     causal: bool = False  # saved in config.json: True for a CLM-only model
     attention: Literal["eager", "sdpa"] = "eager"  # sdpa: fused attention kernel (same weights and loss)
-    # which code runs a training step's forward and backward: xlm_hf's (`fast_training`: faster,
-    # fewer activations), HF's, or auto: xlm_hf's on CPU, HF's on GPUs (fused kernels there)
-    training_kernels: Literal["auto", "xlm_hf", "hf"] = "auto"
+    # which code runs a training step's forward and backward: xlm_hf's CPU kernels (`fast_training`:
+    # faster, fewer activations), the fused GPU path (`fused_training`: no host sync, fused
+    # attention, a compiled layer), HF's, or auto: xlm_hf on CPU, fused on CUDA, HF's elsewhere
+    training_kernels: Literal["auto", "xlm_hf", "fused", "hf"] = "auto"
+    # torch.compile the fused path's layer (one graph shared by all layers); auto: on CUDA only
+    compile: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         for name in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings"):
@@ -470,6 +473,9 @@ class PretrainingArguments(_CpuByDefault, TrainingArguments):
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
     overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
+    # a NaN loss is logged as NaN rather than replaced by the running mean: the check reads the loss
+    # on the host every step, which on a GPU waits for the step to finish (a sync in every step)
+    logging_nan_inf_filter: bool = False
 
 
 @dataclass
@@ -490,6 +496,9 @@ class XnliTrainingArguments(_CpuByDefault, TrainingArguments):
     remove_unused_columns: bool = False
     report_to: None | str | list[str] = "none"
     overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
+    # a NaN loss is logged as NaN rather than replaced by the running mean: the check reads the loss
+    # on the host every step, which on a GPU waits for the step to finish (a sync in every step)
+    logging_nan_inf_filter: bool = False
 
 
 def resolve_mixed_precision(args: TrainingArguments) -> str:
