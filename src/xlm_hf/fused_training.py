@@ -132,8 +132,8 @@ def layer_function(compiled: bool) -> Callable[..., torch.Tensor]:
     """`_layer`, or its ``torch.compile`` (made once per process, so every model shares its graphs).
 
     ``fullgraph``: a graph break (a host read such as ``.item()``) is an error, not a silent split.
-    Shapes start static; when a second batch shape arrives (TLM and XNLI lengths, a short last
-    batch), PyTorch recompiles once with the changed sizes symbolic, so the graphs stay few."""
+    Streams compile with static shapes; padded batches (TLM, XNLI), whose rows and lengths vary,
+    are marked dynamic in those two sizes (`encode`), so one graph serves all of them."""
     global _compiled_layer
     if not compiled:
         return _layer
@@ -204,6 +204,10 @@ def encode(
         bias = torch.zeros(bs, 1, 1, length, dtype=dtype, device=input_ids.device)
         bias.masked_fill_(~mask.view(bs, 1, 1, length), torch.finfo(dtype).min)
     layer = layer_function(compiled)
+    if compiled and mask is not None:  # TLM and XNLI: rows and lengths vary; one graph for all of them
+        for t, dims in ((tensor, (0, 1)), (keep, (0, 1)), (bias, (0, 3))):
+            for dim in dims if t is not None else ():
+                torch._dynamo.maybe_mark_dynamic(t, dim)
     settings = (
         transformer.n_heads,
         transformer.dropout if training else 0.0,
