@@ -1,6 +1,6 @@
 """`bench/gpu_check.sh`, the GPU measurement, run end to end on CPU with a tiny model
-(``GPU_CHECK_TINY=1``): every run completes, the results file has the fields the README table and
-the issue's targets read, and nothing it imports needs a package the GPU machine lacks.
+(``GPU_CHECK_TINY=1``) and without the packages the GPU machine lacks: every run completes, and
+the results file has the fields the README table and the issue's targets read.
 Also the synthetic data's properties and the summaries, without a run."""
 
 from __future__ import annotations
@@ -19,10 +19,21 @@ ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"name", "path", "tokens_per_second", "mfu", "peak_memory_mb", "loss", "gpu", "date"}
 
 
+# the GPU machine's image has torch, transformers and accelerate, but neither `datasets` nor Moses:
+# a `None` in sys.modules makes both `import` and transformers' availability checks see them absent
+HIDE_ABSENT_PACKAGES = """import sys
+for name in ("datasets", "sacremoses", "evaluate"):
+    sys.modules[name] = None
+"""
+
+
 @pytest.mark.slow
 def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(HIDE_ABSENT_PACKAGES)
     env = {
         **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")]),
         "GPU_CHECK_TINY": "1",
         "GPU_CHECK_RESULTS": str(tmp_path / "results.json"),
         "GPU_CHECK_OUT": str(tmp_path / "out"),
@@ -38,7 +49,9 @@ def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     assert (tmp_path / "out" / "gpu_results.json").read_text() == (tmp_path / "results.json").read_text()
     assert "===== mlm-95k hf" in (tmp_path / "out" / "gpu_check.log").read_text()
     runs = results["runs"]
-    assert [(r["name"], r["path"]) for r in runs] == [(n, p) for n, p, _, _ in gpu_training.RUNS]
+    assert [(r["name"], r["path"]) for r in runs] == [
+        (run.name, run.path) for run in gpu_training.REQUIRED + gpu_training.EXTRAS
+    ]
     tiny = gpu_training.TINY
     for run in runs:
         assert run.keys() >= FIELDS and "error" not in run, run
@@ -71,6 +84,16 @@ def test_synthetic_streams_and_pairs():
         ids = pair["input_ids"]
         assert len(ids) <= sizes.xnli_max_len and ids[0] == ids[-1] == 1 and ids.count(1) == 3
         assert len(pair["langs"]) == len(ids)
+
+
+def test_an_uncompiled_twin_runs_first_when_the_compiled_run_failed():
+    done = [
+        {"name": "xnli", "path": "xlm_hf", "error": "compile failed"},
+        {"name": "mlm-95k", "path": "xlm_hf"},
+    ]
+    order = [run.name for run in gpu_training.extras_in_order(done)]
+    assert order == ["xnli-eager", "mlm-95k-sdpa", "mlm-95k-eager"]
+    assert [run.name for run in gpu_training.extras_in_order([])] == [r.name for r in gpu_training.EXTRAS]
 
 
 def test_targets_and_table_from_runs():
