@@ -38,9 +38,6 @@ logger = logging.getLogger(__name__)
 IGNORE_INDEX = -100
 
 
-TRAINING_KERNELS = ("auto", "xlm_hf", "fused", "hf")
-
-
 class _TrainingPaths:
     """The recipe's ``training_kernels`` and ``compile`` on a model, and what they resolve to."""
 
