@@ -13,10 +13,12 @@ Rows (each run a fresh subprocess, so compile caches, memory peaks and crashes s
 - ``xnli``: sentence-pair classification, 32 pairs per step: `XnliTrainer`, `ClassificationCollator`
   (bucketed lengths) and `FusedXLMForSequenceClassification` against a plain `Trainer`,
   `DataCollatorWithPadding` and `XLMForSequenceClassification`, the same model.
-- extras, each run when its whole allowance of time is left: ``mlm-95k-sdpa`` (HF's forward with
-  xlm-hf's SDPA attention modules, ``model.attention: sdpa``: its profile and sync count say why it
-  was slower than eager), ``mlm-95k-eager`` and ``xnli-eager`` (the fused path without
-  ``torch.compile``: what compiling adds; an eager twin runs first when its compiled run failed).
+- extras, each run when its whole allowance of time is left: ``mlm-tlm-hf-forward-sdpa`` and
+  ``-eager`` (the toolkit's GPU runs before the fused path: `PretrainTrainer` on an MLM + TLM
+  mixture with HF's forward, ``model.attention: sdpa`` or ``eager``: the configuration in which
+  SDPA was slower; the profiles and sync counts say why), then ``mlm-95k-eager`` and
+  ``xnli-eager`` (the fused path without ``torch.compile``: what compiling adds; an uncompiled
+  twin runs first when its compiled run failed). TLM pairs are 20-84 tokens, so those batches pad.
 
 Data: synthetic, so that the GPU machine needs neither Moses nor ``datasets``: sentences of 8-40
 tokens, each on one of 64 topics whose tokens follow a Zipf law over their own ranking of the 3k
@@ -98,31 +100,35 @@ TINY = Sizes(
 @dataclass(frozen=True)
 class Run:
     name: str
-    path: str  # xlm_hf | hf
-    variant: str = ""  # eager: the fused path uncompiled; sdpa: HF's forward with SDPA attention modules
+    path: str  # xlm_hf: the toolkit's training code; hf: HF's way (run_mlm / run_glue: plain Trainer)
+    task: str  # mlm (packed streams) | mlm-tlm (the mixture with padded TLM pairs) | xnli
+    kernels: str = "fused"  # the toolkit's model.training_kernels (fused is what auto picks on CUDA)
+    attention: str = "eager"  # model.attention, for HF's forward
+    compile: bool | str = "auto"  # model.compile, for the fused path
     limit: float = 120.0  # seconds it may take on an H200, start-up and compilation included
     timed: int | None = None  # fewer timed steps for a diagnostic extra
 
 
 REQUIRED = [
-    Run("mlm-95k", "hf", limit=150),
-    Run("mlm-95k", "xlm_hf", limit=170),
-    Run("xnli", "hf", limit=60),
-    Run("xnli", "xlm_hf", limit=150),
+    Run("mlm-95k", "hf", "mlm", limit=150),
+    Run("mlm-95k", "xlm_hf", "mlm", limit=170),
+    Run("xnli", "hf", "xnli", limit=60),
+    Run("xnli", "xlm_hf", "xnli", limit=150),
 ]
 EXTRAS = [  # run while time is left, each only if its whole allowance is
-    Run("mlm-95k-sdpa", "hf", "sdpa", limit=90, timed=30),
-    Run("mlm-95k-eager", "xlm_hf", "eager", limit=60, timed=40),
-    Run("xnli-eager", "xlm_hf", "eager", limit=60, timed=40),
+    # the toolkit's GPU runs before the fused path: HF's forward, with SDPA modules and without
+    Run("mlm-tlm-hf-forward-sdpa", "xlm_hf", "mlm-tlm", "hf", "sdpa", limit=100, timed=30),
+    Run("mlm-tlm-hf-forward-eager", "xlm_hf", "mlm-tlm", "hf", "eager", limit=90, timed=30),
+    # the fused path uncompiled: what torch.compile adds
+    Run("mlm-95k-eager", "xlm_hf", "mlm", compile=False, limit=60, timed=40),
+    Run("xnli-eager", "xlm_hf", "xnli", compile=False, limit=60, timed=40),
 ]
 
 
 def extras_in_order(done: list[dict[str, Any]]) -> list[Run]:
     """`EXTRAS`, the uncompiled twin of a compiled run that failed first: its numbers stand in."""
     failed = {r["name"] for r in done if "error" in r and r["path"] == "xlm_hf"}
-    return sorted(
-        EXTRAS, key=lambda run: not (run.variant == "eager" and run.name[: -len("-eager")] in failed)
-    )
+    return sorted(EXTRAS, key=lambda run: not (run.compile is False and run.name[: -len("-eager")] in failed))
 
 
 # ----------------------------------------------------------------------------- data
@@ -357,52 +363,59 @@ def profile_summary(profiler, wall_seconds: float, cuda: bool, n: int = 12) -> d
     }
 
 
-def _pretraining_trainer(spec: dict[str, Any], sizes: Sizes, device: str, callbacks: list):
+def tlm_pairs(sizes: Sizes, n_pairs: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Sentence pairs for TLM batches (``</s> A </s> </s> B </s>``, 20-84 tokens: padded batches)."""
+    ids, lengths, _ = sentences(n_pairs * 2 * 26, sizes.base_vocab, seed=2)
+    starts = [0, *lengths.cumsum().tolist()]
+    rows = [ids[starts[i] : starts[i + 1]].tolist() for i in range(len(lengths))]
+    return rows[0 : 2 * n_pairs : 2], rows[1 : 2 * n_pairs : 2]
+
+
+def _pretraining_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     import torch
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments, XLMWithLMHeadModel
 
     from xlm_hf.config import PretrainingArguments
     from xlm_hf.data.collators import MaskingCollator
-    from xlm_hf.data.streams import MixtureBatches, stream_source
+    from xlm_hf.data.streams import MixtureBatches, stream_source, tlm_source
     from xlm_hf.modeling import XLMWithTargetedLMHead, set_attention
     from xlm_hf.trainer import PretrainTrainer
 
     steps = sizes.warmup + sizes.timed + 2
     blocks = stream_blocks(sizes, steps * sizes.batch)
-    values = {**training_values(sizes, spec["name"], device), "output_dir": spec["output_dir"]}
+    values = {**training_values(sizes, run.task, device), "output_dir": output_dir}
     torch.manual_seed(0)
     with torch.device(device):
-        if spec["path"] == "xlm_hf":
+        if run.path == "xlm_hf":
             model = XLMWithTargetedLMHead(model_config(sizes))
-            model.training_kernels = "fused"  # what `auto` picks on CUDA; set, so that a CPU run takes it too
-            model.compile_encoder = False if spec["variant"] == "eager" else "auto"
+            model.training_kernels, model.compile_encoder = run.kernels, run.compile
         else:
             model = XLMWithLMHeadModel(model_config(sizes))
-            if spec["variant"] == "sdpa":
-                set_attention(model, "sdpa")
+        set_attention(model, run.attention)
     timer = _timer(sizes, device, model, PAD)
-    if spec["path"] == "xlm_hf":
-        masking = MaskingCollator(vocab_size=sizes.vocab, mask_token_id=MASK, pad_token_id=PAD)
-        source = stream_source("mlm", "en", 0, blocks, sizes.batch, masking)
-        trainer = PretrainTrainer(
-            model=model,
-            args=PretrainingArguments(**values),
-            mixture=MixtureBatches([source], 0.7, seed=0),
-            callbacks=[timer, *callbacks],
-        )
-    else:
-        tokenizer = word_tokenizer(sizes.vocab)
+    if run.path == "hf":
         trainer = Trainer(
             model=model,
             args=TrainingArguments(**values),
             train_dataset=ListDataset([{"input_ids": row.tolist()} for row in blocks]),
-            data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15),
-            callbacks=[timer, *callbacks],
+            data_collator=DataCollatorForLanguageModeling(word_tokenizer(sizes.vocab), mlm_probability=0.15),
+            callbacks=[timer],
         )
-    return trainer, timer, model
+        return trainer, timer
+    masking = MaskingCollator(vocab_size=sizes.vocab, mask_token_id=MASK, pad_token_id=PAD)
+    sources = [stream_source("mlm", "en", 0, blocks, sizes.batch, masking)]
+    if run.task == "mlm-tlm":
+        sources.append(
+            tlm_source("en-fr", (0, 0), *tlm_pairs(sizes, steps * sizes.batch), sizes.batch, None, masking)
+        )
+    mixture = MixtureBatches(sources, 0.7, seed=0)
+    trainer = PretrainTrainer(
+        model=model, args=PretrainingArguments(**values), mixture=mixture, callbacks=[timer]
+    )
+    return trainer, timer
 
 
-def _xnli_trainer(spec: dict[str, Any], sizes: Sizes, device: str, callbacks: list):
+def _xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, XLMForSequenceClassification
 
@@ -413,35 +426,34 @@ def _xnli_trainer(spec: dict[str, Any], sizes: Sizes, device: str, callbacks: li
 
     steps = sizes.warmup + sizes.timed + 2
     pairs = xnli_pairs(sizes, steps * sizes.xnli_batch)
-    values = {**training_values(sizes, spec["name"], device), "output_dir": spec["output_dir"]}
+    values = {**training_values(sizes, run.task, device), "output_dir": output_dir}
     torch.manual_seed(0)
     with torch.device(device):
         model = XLMForSequenceClassification(model_config(sizes, num_labels=3))
     timer = _timer(sizes, device, model, PAD)
-    if spec["path"] == "xlm_hf":
-        model = use_training_kernels(model, "fused", "auto")
-        args = XnliTrainingArguments(**{**values, "num_train_epochs": 1.0, "load_best_model_at_end": False})
-        if device == "cuda":  # as `finetune_xnli.run` sets them for the fused path on CUDA
-            args.accelerator_config.non_blocking = True
-            args.dataloader_num_workers = max(args.dataloader_num_workers, 1)
-        collator = ClassificationCollator(PAD, length_bucket=LENGTH_BUCKET, max_length=512)
-        trainer = XnliTrainer(
-            model=model,
-            args=args,
-            train_dataset=ListDataset(pairs),
-            data_collator=collator,
-            callbacks=[timer, *callbacks],
-        )
-    else:  # run_glue's way: no language ids, pad to the longest of the batch
+    if run.path == "hf":  # run_glue's way: no language ids, pad to the longest of the batch
         rows = [{"input_ids": p["input_ids"], "labels": p["labels"]} for p in pairs]
         trainer = Trainer(
             model=model,
             args=TrainingArguments(**values),
             train_dataset=ListDataset(rows),
             data_collator=DataCollatorWithPadding(word_tokenizer(sizes.vocab)),
-            callbacks=[timer, *callbacks],
+            callbacks=[timer],
         )
-    return trainer, timer, model
+        return trainer, timer
+    model = use_training_kernels(model, run.kernels, run.compile)
+    args = XnliTrainingArguments(**{**values, "num_train_epochs": 1.0, "load_best_model_at_end": False})
+    if device == "cuda":  # as `finetune_xnli.run` sets them for the fused path on CUDA
+        args.accelerator_config.non_blocking = True
+        args.dataloader_num_workers = max(args.dataloader_num_workers, 1)
+    trainer = XnliTrainer(
+        model=model,
+        args=args,
+        train_dataset=ListDataset(pairs),
+        data_collator=ClassificationCollator(PAD, length_bucket=LENGTH_BUCKET, max_length=512),
+        callbacks=[timer],
+    )
+    return trainer, timer
 
 
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -451,10 +463,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     from bench.pretraining import flops_per_token
 
-    sizes = Sizes(**spec["sizes"])
+    sizes, run = Sizes(**spec["sizes"]), Run(**spec["run"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    build = _pretraining_trainer if spec["name"].startswith("mlm") else _xnli_trainer
-    trainer, timer, model = build(spec, sizes, device, [])
+    build = _xnli_trainer if run.task == "xnli" else _pretraining_trainer
+    trainer, timer = build(run, sizes, device, spec["output_dir"])
     started = time.perf_counter()
     output = trainer.train()
     total_seconds = time.perf_counter() - started
@@ -463,11 +475,13 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     tokens = int(marks["tokens_end"] - marks["tokens_start"])
     step_seconds = seconds / sizes.timed
     warmup_seconds = marks["warmup_end"] - timer.started
-    pretraining = spec["name"].startswith("mlm")
+    pretraining = run.task != "xnli"
     seq = sizes.seq if pretraining else tokens / (sizes.timed * sizes.xnli_batch)  # mean real length
     flops = flops_per_token(
         sizes.emb_dim, sizes.n_layers, round(seq), sizes.vocab, 0.15 if pretraining else 0.0
     )
+    if run.task == "mlm-tlm":  # TLM steps have other lengths: no one FLOP count per token
+        flops = None
     gpu = torch.cuda.get_device_name() if device == "cuda" else f"none (CPU: {platform.processor() or 'x86'})"
     peak = next((v for name, v in DENSE_BF16_PEAK.items() if name in gpu), None)
     tokens_per_second = tokens / seconds
@@ -476,11 +490,18 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     graphs = dynamo.utils.counters["stats"]["unique_graphs"] if dynamo is not None else 0
     optimizer = trainer.optimizer.optimizer if hasattr(trainer.optimizer, "optimizer") else trainer.optimizer
     return {
-        "name": spec["name"],
-        "path": spec["path"],
-        "variant": spec["variant"] or None,
+        "name": run.name,
+        "path": run.path,
+        "settings": {
+            "task": run.task,
+            "training_kernels": run.kernels,
+            "attention": run.attention,
+            "compile": run.compile,
+        }
+        if run.path == "xlm_hf"
+        else {"task": run.task, "attention": run.attention},
         "tokens_per_second": tokens_per_second,
-        "mfu": flops["total"] * tokens_per_second / peak if peak else None,
+        "mfu": flops["total"] * tokens_per_second / peak if peak and flops else None,
         "peak_memory_mb": marks["peak_memory"] / 2**20 if marks["peak_memory"] is not None else None,
         "loss": logged[-1] if logged else None,
         "gpu": gpu,
@@ -537,15 +558,15 @@ def run_in_subprocess(spec: dict[str, Any], timeout: float, log) -> dict[str, An
         except subprocess.TimeoutExpired as err:
             parts = [p.decode() if isinstance(p, bytes) else p for p in (err.stdout, err.stderr) if p]
             output, failed = "".join(parts) + f"\n[timed out after {timeout:.0f} s]", True
-        log.write(f"===== {spec['name']} {spec['path']} ({time.perf_counter() - started:.0f} s)\n{output}\n")
+        name, where = spec["run"]["name"], spec["run"]["path"]
+        log.write(f"===== {name} {where} ({time.perf_counter() - started:.0f} s)\n{output}\n")
         log.flush()
         if failed or not Path(f"{path}.out").exists():
             lines = [line for line in output.splitlines() if line.strip()]
             error = " | ".join(lines[-3:])[-600:]
             return {
-                "name": spec["name"],
-                "path": spec["path"],
-                "variant": spec["variant"] or None,
+                "name": spec["run"]["name"],
+                "path": spec["run"]["path"],
                 "error": error,
             }
         return json.loads(Path(f"{path}.out").read_text())
@@ -622,7 +643,7 @@ def _one(
         print(f"skipped {run.name} {run.path}: {left:.0f} s of the budget left", file=sys.stderr)
         return None
     sizes = replace(sizes, timed=min(sizes.timed, run.timed or sizes.timed))
-    spec = {"name": run.name, "path": run.path, "variant": run.variant, "sizes": asdict(sizes)}
+    spec = {"run": asdict(run), "sizes": asdict(sizes)}
     result = run_in_subprocess(spec, min(run.limit, left), log)
     summary = result.get("error") or f"{result['tokens_per_second']:,.0f} tokens/s"
     print(f"{run.name:14s} {run.path:7s} {summary}", file=sys.stderr)

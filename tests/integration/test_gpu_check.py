@@ -60,6 +60,7 @@ def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
         assert run["timed_steps"] == tiny.timed and len(run["loss_curve"]) == 3
         assert run["needs_packages_absent_on_the_gpu_image"] == []
         assert run["optimizer"] == "AdamW fused=True"
+        assert (run["flops_per_token"] is None) == (run["settings"]["task"] == "mlm-tlm")  # mixed lengths
         assert run["profile"]["top"] and run["profile"]["wall_ms"] > 0
     mlm = {r["path"]: r for r in runs if r["name"] == "mlm-95k"}
     assert mlm["hf"]["tokens_per_step"] == mlm["xlm_hf"]["tokens_per_step"] == tiny.batch * tiny.seq
@@ -92,7 +93,7 @@ def test_an_uncompiled_twin_runs_first_when_the_compiled_run_failed():
         {"name": "mlm-95k", "path": "xlm_hf"},
     ]
     order = [run.name for run in gpu_training.extras_in_order(done)]
-    assert order == ["xnli-eager", "mlm-95k-sdpa", "mlm-95k-eager"]
+    assert order == ["xnli-eager", "mlm-tlm-hf-forward-sdpa", "mlm-tlm-hf-forward-eager", "mlm-95k-eager"]
     assert [run.name for run in gpu_training.extras_in_order([])] == [r.name for r in gpu_training.EXTRAS]
 
 
@@ -115,7 +116,7 @@ def test_targets_and_table_from_runs():
         run("mlm-95k", "xlm_hf", 400_000.0, 0.42, 9_000.0, 5.98),
         run("xnli", "hf", 30_000.0, 0.03, 3_000.0, 1.0),
         run("xnli", "xlm_hf", 45_000.0, 0.05, 2_000.0, 1.0),
-        {"name": "mlm-95k-sdpa", "path": "hf", "error": "out of memory"},
+        {"name": "mlm-tlm-hf-forward-sdpa", "path": "xlm_hf", "error": "out of memory"},
     ]
     targets = {t["figure"]: t for t in gpu_training.comparisons(runs)}
     assert targets["MFU of xlm-hf's path, paper model at 95k"]["met"] is True
@@ -133,4 +134,4 @@ def test_targets_and_table_from_runs():
         }
     )
     assert "| mlm-95k | xlm_hf | 400,000 | 42.0 % | 8.8 GB | 10.0 ms | 30 s | 0 | 5.980 |" in table
-    assert "| mlm-95k-sdpa | hf | failed: out of memory |" in table
+    assert "| mlm-tlm-hf-forward-sdpa | xlm_hf | failed: out of memory |" in table
