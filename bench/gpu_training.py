@@ -1,6 +1,9 @@
 """GPU training, side by side in one run: xlm-hf's GPU path against HF's way (``bash bench/gpu_check.sh``).
 
-Rows (each run a fresh subprocess, so compile caches, memory peaks and crashes stay its own):
+First a preflight on the device (a tiny model: the fused path's loss and gradients against HF's,
+eager and compiled; whether its attention layouts reach the flash and memory-efficient kernels;
+the host syncs of one fused step), then the rows (each run a fresh subprocess, so compile
+caches, memory peaks and crashes stay its own):
 
 - ``mlm-95k``: the paper's model (emb 1024, 12 layers, 8 heads, GELU, dropout 0.1), MLM on packed
   streams of 256 tokens, 64 per step, bf16 autocast with fp32 master weights, a 95k vocabulary
@@ -456,6 +459,91 @@ def _xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     return trainer, timer
 
 
+PREFLIGHT = Run("preflight", "xlm_hf", "preflight", limit=90)
+
+
+def preflight(device: str) -> dict[str, Any]:
+    """Before the timed runs, on the device: the fused path's loss and gradients against HF's (fp32,
+    dropout off, a tiny model: streams, causal, padded TLM; compiled too), whether its attention
+    layouts reach the fused kernels meant for them, and the host syncs of one fused step."""
+    import torch
+    from torch.nn import functional as F
+
+    from xlm_hf.data.collators import CausalCollator, MaskingCollator
+    from xlm_hf.data.streams import tlm_example
+    from xlm_hf.fused_training import prepare_batch
+    from xlm_hf.modeling import XLMWithTargetedLMHead
+
+    config = model_config(TINY)
+    config.dropout = config.attention_dropout = 0.0
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = XLMWithTargetedLMHead(config).train()
+    gen = torch.Generator().manual_seed(0)
+    masking = MaskingCollator(
+        vocab_size=TINY.vocab, mask_token_id=MASK, pad_token_id=PAD, mlm_probability=0.3
+    )
+    rows = [{"input_ids": row, "langs": 0} for row in torch.from_numpy(stream_blocks(TINY, 4))]
+    firsts, seconds = tlm_pairs(TINY, 4)
+    batches = {
+        "stream": (masking(rows, gen), False),
+        "causal": (CausalCollator()(rows), True),
+        "padded": (masking([tlm_example(a, b, 0, 0) for a, b in zip(firsts, seconds)], gen), False),
+    }
+
+    def step(kernels: str, compiled: bool, batch: dict, causal: bool):
+        model.training_kernels, model.compile_encoder = kernels, compiled
+        inputs = prepare_batch(batch, PAD, 512) if kernels == "fused" else batch
+        inputs = {k: v.to(device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        model.zero_grad(set_to_none=True)
+        loss = model(**inputs, causal=causal, num_items_in_batch=torch.tensor(9, device=device)).loss
+        loss.backward()
+        return loss.detach(), torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+
+    out: dict[str, Any] = {"device": device}
+    checks = [(name, False) for name in batches] + [("stream", True), ("padded", True)]
+    for name, compiled in checks:
+        try:
+            hf, ours = step("hf", False, *batches[name]), step("fused", compiled, *batches[name])
+            out[f"{name}{' compiled' if compiled else ''}: loss, gradient rel. diff vs HF"] = [
+                float((ours[0] - hf[0]).abs() / hf[0].abs()),
+                float((ours[1] - hf[1]).norm() / hf[1].norm()),
+            ]
+        except Exception as err:  # a report, not a stop: the timed runs still run
+            out[f"{name}{' compiled' if compiled else ''}"] = f"failed: {type(err).__name__}: {err}"[:300]
+    if device != "cuda":
+        return out
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    base = torch.randn(8, 256, 3, 8, 128, device=device, dtype=torch.bfloat16, requires_grad=True)
+    q, k, v = base.permute(2, 0, 3, 1, 4).unbind(0)  # the layer's layout: views of one qkv product
+    bias = torch.zeros(8, 1, 1, 256, device=device, dtype=torch.bfloat16)
+    bias[..., 200:] = torch.finfo(torch.bfloat16).min
+    kernels = {
+        "flash, no mask": (SDPBackend.FLASH_ATTENTION, {}),
+        "flash, is_causal": (SDPBackend.FLASH_ATTENTION, {"is_causal": True}),
+        "memory-efficient, key-padding bias": (SDPBackend.EFFICIENT_ATTENTION, {"attn_mask": bias}),
+    }
+    for label, (backend, kwargs) in kernels.items():
+        try:
+            with sdpa_kernel([backend]):
+                F.scaled_dot_product_attention(q, k, v, dropout_p=0.1, **kwargs).sum().backward()
+            out[f"kernel {label}"] = "ok"
+        except RuntimeError as err:
+            out[f"kernel {label}"] = f"unavailable: {str(err).splitlines()[0][:200]}"
+    step("fused", False, *batches["padded"])  # warmed up: handles and caches exist
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            step("fused", False, *batches["padded"])
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [f"{Path(w.filename).name}:{w.lineno}" for w in seen if "synchroniz" in str(w.message)]
+    out["host syncs in one fused step (padded batch, eager)"] = Counter(syncs).most_common(8)
+    return out
+
+
 def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One run in this (fresh) process; returns its figures."""
     import torch
@@ -465,6 +553,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     sizes, run = Sizes(**spec["sizes"]), Run(**spec["run"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if run.task == "preflight":
+        return preflight(device)
     build = _xnli_trainer if run.task == "xnli" else _pretraining_trainer
     trainer, timer = build(run, sizes, device, spec["output_dir"])
     started = time.perf_counter()
@@ -662,6 +752,10 @@ def main() -> int:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict[str, Any]] = []
     with open(log_path, "w", encoding="utf-8") as log:
+        spec = {"run": asdict(PREFLIGHT), "sizes": asdict(sizes)}
+        limit = 600 if tiny else PREFLIGHT.limit  # a cold compile on a shared CPU takes minutes
+        checks = run_in_subprocess(spec, min(limit, budget), log)
+        print(f"preflight: {json.dumps(checks)}", file=sys.stderr)
         for run in REQUIRED:
             runs.append(_one(run, sizes, deadline, wanted, log))
         for run in extras_in_order([r for r in runs if r is not None]):
@@ -673,6 +767,7 @@ def main() -> int:
         "date": datetime.date.today().isoformat(),
         "versions": first.get("versions", {"torch": "?", "transformers": "?"}),
         "sizes": asdict(sizes),
+        "preflight": checks,
         "runs": runs,
         "targets": comparisons(runs),
     }

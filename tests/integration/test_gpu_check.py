@@ -48,6 +48,8 @@ def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert (tmp_path / "out" / "gpu_results.json").read_text() == (tmp_path / "results.json").read_text()
     assert "===== mlm-95k hf" in (tmp_path / "out" / "gpu_check.log").read_text()
+    checks = {k: v for k, v in results["preflight"].items() if k != "device"}
+    assert len(checks) == 5 and all(max(diffs) < 1e-5 for diffs in checks.values()), checks
     runs = results["runs"]
     assert [(r["name"], r["path"]) for r in runs] == [
         (run.name, run.path) for run in gpu_training.REQUIRED + gpu_training.EXTRAS
