@@ -177,9 +177,12 @@ class ModelConfig:
     sinusoidal_embeddings: bool = False
     causal: bool = False  # saved in config.json: True for a CLM-only model
     attention: Literal["eager", "sdpa"] = "eager"  # sdpa: fused attention kernel (same weights and loss)
-    # which code runs a training step's forward and backward: xlm_hf's (`cpu_kernels`: faster,
-    # fewer activations), HF's, or auto: xlm_hf's on CPU, HF's on GPUs (fused kernels there)
-    training_kernels: Literal["auto", "xlm_hf", "hf"] = "auto"
+    # which code runs a training step's forward and backward: xlm_hf's CPU kernels (`cpu_kernels`:
+    # faster, fewer activations), the fused GPU path (`fused_training`: no host sync, fused
+    # attention, a compiled layer), HF's, or auto: xlm_hf on CPU, fused on CUDA, HF's elsewhere
+    training_kernels: Literal["auto", "xlm_hf", "fused", "hf"] = "auto"
+    # torch.compile the fused path's layer (one graph shared by all layers); auto: on CUDA only
+    compile: bool | Literal["auto"] = "auto"
     # Linear layers of a new model: `hf` draws N(0, 0.02) weights and zero biases; `xlm` keeps
     # PyTorch's default (kaiming-uniform weights, uniform biases in ±1/sqrt(fan_in)), as the
     # original does. Embeddings are N(0, emb_dim^-0.5) either way, the output layer tied to them.
@@ -234,6 +237,10 @@ class XnliConfig:
     # training language (a diagnostic: does the language embedding help or hurt transfer?)
     eval_language_ids: Literal["evaluated", "train_language"] = "evaluated"
     num_proc: int = 1
+    # as the model section's: auto runs the fused GPU path on CUDA (fused_training), HF's forward
+    # elsewhere; fused anywhere; hf never. compile: torch.compile its layer (auto: on CUDA)
+    training_kernels: Literal["auto", "fused", "hf"] = "auto"
+    compile: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         single_file = Path(self.train).is_file() or Path(self.train).suffix in (".tsv", ".jsonl", ".json")

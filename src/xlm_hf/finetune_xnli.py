@@ -72,9 +72,11 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
 
     from xlm_hf.checkpoints import raise_if_stopped, resume_checkpoint, watch_for_signals
     from xlm_hf.data.xnli import load_train_rows
-    from xlm_hf.modeling import check_languages
+    from xlm_hf.fused_training import LENGTH_BUCKET
+    from xlm_hf.modeling import check_languages, use_training_kernels
     from xlm_hf.text import use_preprocessing
     from xlm_hf.tokenizer_files import load_tokenizer
+    from xlm_hf.trainer import keep_auto_kernels_off_sharded_parameters
     from xlm_hf.xnli_inputs import ClassificationCollator, encode_rows
     from xlm_hf.xnli_trainer import XnliTrainer, final_report, write_results
 
@@ -98,6 +100,11 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
             f"{model.config.max_position_embeddings} positions of {config.model_name_or_path}"
         )
 
+    model = use_training_kernels(model, config.training_kernels, config.compile)
+    fused = model.training_path(args.device) == "fused"
+    if fused and args.device.type == "cuda":  # batches built beside the steps, copied without waiting
+        args.accelerator_config.non_blocking = True
+        args.dataloader_num_workers = max(args.dataloader_num_workers, 1)
     if config.freeze_embeddings:
         body = model.transformer
         for module in (body.embeddings, body.position_embeddings, getattr(body, "lang_embeddings", None)):
@@ -152,9 +159,14 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
         args=args,
         train_dataset=train_ds,
         eval_dataset=dev_ds,
-        data_collator=ClassificationCollator(pad_token_id=tokenizer.pad_token_id),
+        data_collator=ClassificationCollator(
+            pad_token_id=tokenizer.pad_token_id,
+            length_bucket=LENGTH_BUCKET if fused else 1,  # few compiled shapes on the fused path
+            max_length=model.config.max_position_embeddings,
+        ),
         processing_class=tokenizer,
     )
+    keep_auto_kernels_off_sharded_parameters(trainer)
     stopper = watch_for_signals(trainer)
     trainer.train(resume_from_checkpoint=checkpoint)
     raise_if_stopped(stopper, args.output_dir)

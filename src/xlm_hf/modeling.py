@@ -9,6 +9,11 @@ saved directory loads with `XLMWithLMHeadModel.from_pretrained` and no xlm-hf co
 HF's XLM computes attention by hand (no ``attn_implementation``); `use_sdpa_attention` switches the
 attention modules of one model instance to `torch.nn.functional.scaled_dot_product_attention`
 (recipe ``model.attention: sdpa``). Same parameters and outputs; nothing in transformers is patched.
+
+Which code runs a training step (recipe ``model.training_kernels``, `training_path`): on CPU
+`cpu_kernels` (``xlm_hf``), on CUDA `fused_training` (``fused``: no host sync, fused attention, a
+compiled layer), or HF's forward (``hf``). `FusedXLMForSequenceClassification` brings the fused
+path to XNLI fine-tuning; it too saves as the plain HF class.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import XLMConfig, XLMWithLMHeadModel
+from torch.nn import functional as F
+from transformers import XLMConfig, XLMForSequenceClassification, XLMWithLMHeadModel
 from transformers.cache_utils import EncoderDecoderCache
-from transformers.modeling_outputs import MaskedLMOutput
+from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutput
 from transformers.models.xlm.modeling_xlm import MultiHeadAttention
 
-from xlm_hf import cpu_kernels
+from xlm_hf import cpu_kernels, fused_training
 from xlm_hf.config import DataConfig, ModelConfig
 from xlm_hf.errors import ConfigError, one_line
 from xlm_hf.special_tokens import IGNORE_INDEX
@@ -31,19 +37,55 @@ from xlm_hf.special_tokens import IGNORE_INDEX
 logger = logging.getLogger(__name__)
 
 
-class XLMWithTargetedLMHead(XLMWithLMHeadModel):
+class _TrainingPaths:
+    """The recipe's ``training_kernels`` and ``compile`` on a model, and what they resolve to."""
+
+    training_kernels = "auto"  # auto | xlm_hf | fused | hf
+    compile_encoder: bool | str = "auto"  # recipe model.compile: true | false | auto (CUDA only)
+
+    def training_path(self, device: torch.device | str) -> str:
+        """The code that runs a training step on `device`: ``xlm_hf`` (`cpu_kernels`, tuned for
+        CPUs), ``fused`` (`fused_training`) or ``hf``. ``auto``: xlm_hf on CPU, fused on CUDA, HF's
+        elsewhere (MPS, XPU: not measured)."""
+        if self.config.asm:  # the adaptive softmax is HF's alone
+            return "hf"
+        if self.training_kernels != "auto":
+            return self.training_kernels
+        return {"cpu": "xlm_hf", "cuda": "fused"}.get(torch.device(device).type, "hf")
+
+    def compiles(self, device: torch.device | str) -> bool:
+        """Whether the fused path runs its layers through ``torch.compile``."""
+        if self.compile_encoder == "auto":
+            return torch.device(device).type == "cuda"
+        return bool(self.compile_encoder)
+
+
+class _SavedAsPlainHF:
+    """`save_pretrained` records the HF class this one extends, so the directory loads without xlm-hf."""
+
+    plain_hf_class = ""
+
+    def save_pretrained(self, save_directory, *args, **kwargs):  # type: ignore[override]
+        super().save_pretrained(save_directory, *args, **kwargs)
+        # the subclass only changes how training steps are computed: record the plain HF class
+        self.config.architectures = [self.plain_hf_class]
+        self.config.save_pretrained(save_directory)
+
+
+class XLMWithTargetedLMHead(_TrainingPaths, _SavedAsPlainHF, XLMWithLMHeadModel):
     """`XLMWithLMHeadModel` whose loss and logits cover the target positions only.
 
     With ``labels``, ``logits`` has shape [n_targets, vocab] in row-major order of the targets;
-    a training step that takes `cpu_kernels`'s path (`uses_cpu_kernels`) returns the loss only.
+    a training step on `cpu_kernels`'s or `fused_training`'s path returns the loss only.
     Without labels it behaves exactly like the parent (full logits), so pipelines work on it too.
     Given ``num_items_in_batch`` (the targets of a whole optimizer step: every accumulated
     micro-batch on every rank, counted by `Trainer`), the loss is the target sum divided by it, so
-    gradient accumulation and data parallelism give the gradient of one big batch.
+    gradient accumulation and data parallelism give the gradient of one big batch. ``padded`` and
+    ``target_index`` (from `fused_training.prepare_batch`) spare the fused path its host syncs.
     """
 
     accepts_loss_kwargs = True  # Trainer then counts targets across micro-batches and ranks
-    training_kernels = "auto"  # recipe model.training_kernels: auto | xlm_hf | hf (see uses_cpu_kernels)
+    plain_hf_class = "XLMWithLMHeadModel"
 
     def forward(
         self,
@@ -54,13 +96,16 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
         labels: torch.Tensor | None = None,
         causal: bool | None = None,
         num_items_in_batch: torch.Tensor | int | None = None,
+        padded: bool | None = None,
+        target_index: torch.Tensor | None = None,
     ) -> MaskedLMOutput:
         if labels is None and causal is None:
             return super().forward(
                 input_ids, attention_mask=attention_mask, langs=langs, position_ids=position_ids
             )
         causal = self.transformer.causal if causal is None else bool(causal)
-        if labels is not None and self.uses_cpu_kernels(input_ids):
+        path = self.step_path(input_ids) if labels is not None else "hf"
+        if path == "xlm_hf":
             sdpa = isinstance(self.transformer.attentions[0], SdpaMultiHeadAttention)
             tied_weights = self.pred_layer.proj.weight is self.transformer.embeddings.weight
             tied = cpu_kernels.TiedGradient() if tied_weights else None
@@ -70,6 +115,22 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
             targets = labels != IGNORE_INDEX
             loss = cpu_kernels.target_cross_entropy(
                 hidden[targets], self.pred_layer.proj, labels[targets], num_items_in_batch, tied
+            )
+            return MaskedLMOutput(loss=loss)  # no logits: they were never kept
+        if path == "fused":
+            hidden = fused_training.encode(
+                self.transformer,
+                input_ids,
+                attention_mask,
+                langs,
+                position_ids,
+                causal,
+                padded,
+                self.compiles(input_ids.device),
+            )
+            rows, targets = fused_training.gather_targets(hidden, labels, target_index)
+            loss = fused_training.target_cross_entropy(
+                rows, self.pred_layer.proj, targets, num_items_in_batch
             )
             return MaskedLMOutput(loss=loss)  # no logits: they were never kept
         previous = self.transformer.causal
@@ -91,25 +152,93 @@ class XLMWithTargetedLMHead(XLMWithLMHeadModel):
             loss = loss / num_items_in_batch
         return MaskedLMOutput(loss=loss, logits=logits)
 
-    def uses_cpu_kernels(self, input_ids: torch.Tensor) -> bool:
-        """Whether this forward takes `cpu_kernels`'s path: a training step with gradients and
-        no autocast, on CPU for ``auto`` (on GPUs PyTorch's own dropout and attention kernels are
-        fused already) or anywhere for ``xlm_hf``."""
-        kernels = self.training_kernels
-        device = input_ids.device.type
-        return (
-            self.training
-            and torch.is_grad_enabled()
-            and not torch.is_autocast_enabled(device)
-            and self.config.asm is False
-            and (kernels == "xlm_hf" or (kernels == "auto" and device == "cpu"))
-        )
+    def step_path(self, input_ids: torch.Tensor) -> str:
+        """`training_path` for this forward: a training step with gradients takes it, evaluation
+        takes HF's; `cpu_kernels` also leaves autocast (`bf16`/`fp16`) to HF's forward."""
+        if not (self.training and torch.is_grad_enabled()):
+            return "hf"
+        path = self.training_path(input_ids.device)
+        if path == "xlm_hf" and torch.is_autocast_enabled(input_ids.device.type):
+            return "hf"
+        return path
 
-    def save_pretrained(self, save_directory, *args, **kwargs):  # type: ignore[override]
-        super().save_pretrained(save_directory, *args, **kwargs)
-        # the subclass only changes how the loss is computed: record the plain HF class
-        self.config.architectures = ["XLMWithLMHeadModel"]
-        self.config.save_pretrained(save_directory)
+
+class FusedXLMForSequenceClassification(_TrainingPaths, _SavedAsPlainHF, XLMForSequenceClassification):
+    """`XLMForSequenceClassification` whose forward runs `fused_training` where it applies: the
+    fused training path (``training_kernels`` ``fused``, or ``auto`` on CUDA), single-label
+    classification from ``input_ids``, in training and evaluation alike (the same function, with
+    dropout off). Anything else (other inputs, returned attentions, regression) is HF's forward."""
+
+    plain_hf_class = "XLMForSequenceClassification"
+
+    def forward(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        langs=None,
+        token_type_ids=None,
+        position_ids=None,
+        lengths=None,
+        cache=None,
+        inputs_embeds=None,
+        labels=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        return_dict=None,
+        **kwargs,
+    ):
+        hf_inputs = (token_type_ids, lengths, cache, inputs_embeds, output_attentions, output_hidden_states)
+        single_label = (
+            self.config.problem_type in (None, "single_label_classification") and self.num_labels > 1
+        )
+        if (
+            input_ids is None
+            or any(value is not None and value is not False for value in hf_inputs)
+            or return_dict is False
+            or not single_label
+            or (labels is not None and labels.dtype not in (torch.long, torch.int))
+            or self.training_path(input_ids.device) != "fused"
+        ):
+            return super().forward(
+                input_ids,
+                attention_mask,
+                langs,
+                token_type_ids,
+                position_ids,
+                lengths,
+                cache,
+                inputs_embeds,
+                labels,
+                output_attentions,
+                output_hidden_states,
+                return_dict,
+                **kwargs,
+            )
+        hidden = fused_training.encode(
+            self.transformer,
+            input_ids,
+            attention_mask,
+            langs,
+            position_ids,
+            self.transformer.causal,
+            compiled=self.compiles(input_ids.device),
+        )
+        logits = self.sequence_summary(hidden)
+        loss = None
+        if labels is not None:
+            self.config.problem_type = "single_label_classification"  # as HF's forward records it
+            loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
+def use_training_kernels(
+    model: XLMForSequenceClassification, kernels: str = "auto", compile_encoder: bool | str = "auto"
+) -> FusedXLMForSequenceClassification:
+    """Give an HF classification model the fused path, in place (only its class changes: same
+    parameters, same state dict, and it saves as `XLMForSequenceClassification`)."""
+    model.__class__ = FusedXLMForSequenceClassification
+    model.training_kernels, model.compile_encoder = kernels, compile_encoder
+    return model
 
 
 class SdpaMultiHeadAttention(MultiHeadAttention):
@@ -312,5 +441,5 @@ def load_pretraining_model(model: ModelConfig, tokenizer, languages: list[str]) 
         loaded = XLMWithTargetedLMHead(config)
         if model.init == "xlm":
             torch_default_linear_init(loaded)
-    loaded.training_kernels = model.training_kernels
+    loaded.training_kernels, loaded.compile_encoder = model.training_kernels, model.compile
     return set_attention(loaded, model.attention)

@@ -3,24 +3,32 @@
 Only three things differ from `transformers.Trainer`: the training data loader (the mixture already
 yields whole batches), `compute_loss` (switches causal attention per batch and counts tokens), and
 `evaluate` (perplexity and accuracy per objective and language on fixed, pre-masked batches).
+
+On a GPU the loader builds the mixture's batches in a worker process, prepares them for the fused
+path there (`fused_training.prepare_batch`: padding flag, bucket lengths, target positions), pins
+them and copies them to the device without waiting: batch building and copies overlap the steps.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 from transformers import Trainer
 
 from xlm_hf.checkpoints import watch_for_signals
 from xlm_hf.data.streams import MixtureBatches
+from xlm_hf.fused_training import prepare_batch
 from xlm_hf.special_tokens import IGNORE_INDEX
+
+logger = logging.getLogger(__name__)
 
 #: written into every checkpoint (one per rank): what the run did before it, for resumed runs' totals
 TOTALS_FILE = "xlm_hf_totals-{rank}.json"
@@ -77,6 +85,7 @@ class PretrainTrainer(Trainer):
         self.initial_eval: dict = {}
         self.segment_started = time.perf_counter()
         self.stopper = watch_for_signals(self)
+        keep_auto_kernels_off_sharded_parameters(self)
 
     def resume_from(self, checkpoint: str) -> None:
         """Continue the run saved in `checkpoint`: the mixture replays its draws up to it without
@@ -125,9 +134,28 @@ class PretrainTrainer(Trainer):
             self.model.tie_weights()
         super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
 
-    def get_train_dataloader(self) -> DataLoader:
-        # batches are built by the mixture (one objective and language each); no re-batching
-        return DataLoader(self.mixture, batch_size=None, num_workers=0)
+    def get_train_dataloader(self) -> Iterable[dict]:
+        """The mixture's batches (one objective and language each; no re-batching).
+
+        On CUDA, or with ``training.dataloader_num_workers`` > 0, they are built in one worker
+        process (one, because the mixture is one ordered stream: several would each yield all of
+        it). For the fused path they are prepared there too; on CUDA they come pinned and are
+        copied to the GPU with non-blocking copies as soon as the trainer reads them."""
+        model = self.accelerator.unwrap_model(self.model)
+        device = self.args.device
+        batches: IterableDataset = self.mixture
+        if getattr(model, "training_path", None) and model.training_path(device) == "fused":
+            batches = PreparedBatches(
+                self.mixture, model.config.pad_token_id, model.config.max_position_embeddings
+            )
+        on_gpu = device.type == "cuda"
+        loader = DataLoader(
+            batches,
+            batch_size=None,
+            num_workers=1 if on_gpu or self.args.dataloader_num_workers > 0 else 0,
+            pin_memory=on_gpu and self.args.dataloader_pin_memory,
+        )
+        return DeviceBatches(loader, device) if on_gpu else loader
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
@@ -185,6 +213,47 @@ class PretrainTrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+def keep_auto_kernels_off_sharded_parameters(trainer: Trainer) -> None:
+    """FSDP and DeepSpeed ZeRO-3 gather a layer's parameters when that module's forward is called;
+    the fused path reads them itself. With ``training_kernels: auto`` such runs take HF's forward."""
+    model = trainer.model
+    plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+    sharded = trainer.is_fsdp_enabled or (plugin is not None and getattr(plugin, "zero_stage", 0) == 3)
+    if (
+        sharded
+        and getattr(model, "training_kernels", None) == "auto"
+        and model.training_path(trainer.args.device) == "fused"
+    ):
+        logger.info("parameters are sharded: training steps run HF's forward (training_kernels auto)")
+        model.training_kernels = "hf"
+
+
+class PreparedBatches(IterableDataset):
+    """The mixture's micro-batches with what the fused forward wants computed on the CPU
+    (`fused_training.prepare_batch`), in the process that builds them."""
+
+    def __init__(self, mixture: MixtureBatches, pad_token_id: int, max_length: int) -> None:
+        self.mixture, self.pad_token_id, self.max_length = mixture, pad_token_id, max_length
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.mixture:
+            yield prepare_batch(batch, self.pad_token_id, self.max_length)
+
+
+class DeviceBatches:
+    """Batches moved to `device` as they are read, by non-blocking copies (from pinned memory): the
+    copy is queued behind the step in flight instead of waiting for it, as a blocking copy would."""
+
+    def __init__(self, loader: DataLoader, device: torch.device) -> None:
+        self.loader, self.device = loader, device
+
+    def __iter__(self) -> Iterator[dict]:
+        for batch in self.loader:
+            yield {
+                k: v.to(self.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
+            }
 
 
 def nested_eval(metrics: dict[str, float], prefix: str = "eval") -> dict[str, dict[str, float]]:

@@ -79,6 +79,9 @@ class PretrainingArguments(_CpuByDefault, TrainingArguments):
     report_to: None | str | list[str] = "none"
     # every parameter takes part in every step: no search for unused ones (and no DDP warning per rank)
     ddp_find_unused_parameters: bool | None = False
+    # a NaN loss is logged as NaN rather than replaced by the running mean: the check reads the loss
+    # on the host every step, which on a GPU waits for the step to finish (a sync in every step)
+    logging_nan_inf_filter: bool = False
     overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
 
 
@@ -101,6 +104,9 @@ class XnliTrainingArguments(_CpuByDefault, TrainingArguments):
     report_to: None | str | list[str] = "none"
     # every parameter takes part in every step: no search for unused ones (and no DDP warning per rank)
     ddp_find_unused_parameters: bool | None = False
+    # a NaN loss is logged as NaN rather than replaced by the running mean: the check reads the loss
+    # on the host every step, which on a GPU waits for the step to finish (a sync in every step)
+    logging_nan_inf_filter: bool = False
     overwrite_output_dir: bool = False  # write into an output_dir that holds another run (see run_dir)
 
 

@@ -8,14 +8,16 @@ the example's language: the training language while training, the evaluated one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from datasets import Dataset
 
 from xlm_hf.data.collators import pad_examples
+from xlm_hf.fused_training import bucket_length, pad_to_length
 from xlm_hf.special_tokens import EOS
-from xlm_hf.text import xlm_encode
+
+if TYPE_CHECKING:  # imported where used: the GPU bench trains without `datasets` and Moses installed
+    from datasets import Dataset
 
 
 def pair_input(
@@ -37,6 +39,8 @@ def pair_input(
 
 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, max_len: int) -> dict[str, list]:
+    from xlm_hf.text import xlm_encode
+
     out: dict[str, list] = {"input_ids": [], "langs": [], "labels": [], "length": []}
     for premise, hypothesis, label, lang in zip(
         batch["premise"], batch["hypothesis"], batch["label"], batch["lang"]
@@ -60,6 +64,8 @@ def encode_rows(
     confusion matrices do not depend on the order. (`train_sampling_strategy: group_by_length`
     does the same for training, using the ``length`` column.)
     """
+    from datasets import Dataset
+
     ds = Dataset.from_list(rows)
     ds = ds.map(
         _encode_batch,
@@ -75,7 +81,8 @@ def encode_rows(
 
 @dataclass
 class ClassificationCollator:
-    """Right-pads ``input_ids`` / ``langs`` and stacks ``labels``.
+    """Right-pads ``input_ids`` / ``langs`` and stacks ``labels``; with `length_bucket`, pads the
+    length up to a multiple of it (at most `max_length`): the fused GPU path compiles few shapes.
 
     >>> ClassificationCollator()([{"input_ids": [1, 7, 1], "langs": [4, 4, 4], "labels": 2},
     ...                           {"input_ids": [1, 1], "langs": [0, 0], "labels": 0}])["input_ids"].tolist()
@@ -83,8 +90,13 @@ class ClassificationCollator:
     """
 
     pad_token_id: int = 2
+    length_bucket: int = 1
+    max_length: int | None = None
 
     def __call__(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         batch = pad_examples(examples, self.pad_token_id)
+        if self.length_bucket > 1:
+            length = bucket_length(batch["input_ids"].size(1), self.length_bucket, self.max_length)
+            batch = pad_to_length(batch, length, self.pad_token_id)
         batch["labels"] = torch.tensor([int(e["labels"]) for e in examples], dtype=torch.long)
         return batch

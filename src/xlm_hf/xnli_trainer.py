@@ -8,13 +8,15 @@ to pick the best model, and the name after the dot is a language or a pair.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from datasets import Dataset
 from transformers import Trainer
 
 from xlm_hf.atomic_files import write_json, write_text
+
+if TYPE_CHECKING:  # the GPU bench trains without `datasets` installed
+    from datasets import Dataset
 
 
 def accuracy_metrics(eval_pred) -> dict[str, float]:

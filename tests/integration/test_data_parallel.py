@@ -31,7 +31,12 @@ LOSS_RTOL, PARAM_ATOL, RESUME_RTOL = 1e-4, 1e-5, 1e-5
 
 def torchrun(*args: str, nproc: int = 2) -> None:
     """Start `nproc` CPU processes the way a multi-GPU `accelerate launch` does (torch.distributed.run)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    # src first: the checkout under test, not whichever copy the environment has installed
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     if done.returncode != 0:  # a rank's traceback sits far above torchrun's own report

@@ -27,7 +27,12 @@ LONG = {"max_steps": 100000, "eval_strategy": "no", "logging_steps": 1, "save_st
 
 
 def start_training(recipe: Path, *overrides: str, entry: str = "xlm_hf.pretrain") -> subprocess.Popen:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
+    # src first: the checkout under test, not whichever copy the environment has installed
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+    }
     cmd = [sys.executable, "-m", entry, "--config", str(recipe), *overrides]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
