@@ -131,7 +131,8 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     from transformers import XLMTokenizer, set_seed
 
     from xlm_hf.checkpoints import watch_for_signals
-    from xlm_hf.data.corpora import load_corpora, resolve_sources
+    from xlm_hf.data.corpora import check_cache_dir, load_corpora
+    from xlm_hf.data.inputs import resolve_inputs
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
     from xlm_hf.modeling import check_model_inputs, load_pretraining_model
@@ -141,20 +142,21 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
-        resolve_sources(data_cfg)  # every input file exists before a vocabulary is learned
+        inputs = resolve_inputs(data_cfg)  # every input checked before a vocabulary is learned
+        check_cache_dir(data_cfg)
         tok_dir = tokenizer_dir(recipe)
         tokenizer = XLMTokenizer.from_pretrained(str(tok_dir))
         check_model_inputs(recipe.model, data_cfg, tokenizer)  # languages, lengths: before any corpus
-        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed)
+        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed, inputs=inputs)
+        data = build_pretraining_data(  # inside: the main process keeps the TLM index beside the store
+            data_cfg,
+            corpora,
+            tokenizer,
+            args.per_device_train_batch_size,
+            args.per_device_eval_batch_size,
+            parts=args.world_size * args.gradient_accumulation_steps,
+        )
     model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)
-    data = build_pretraining_data(
-        data_cfg,
-        corpora,
-        tokenizer,
-        args.per_device_train_batch_size,
-        args.per_device_eval_batch_size,
-        parts=args.world_size * args.gradient_accumulation_steps,
-    )
     mixture = MixtureBatches(
         data.sources,
         data_cfg.lang_sampling_alpha,
@@ -223,7 +225,7 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
         "train_runtime": train_output.metrics.get("train_runtime", elapsed),
         "train_steps": train_output.global_step,
         "train_tokens": int(tokens),
-        "train_tokens_per_second": tokens / max(elapsed - trainer.eval_seconds, 1e-9),  # without evaluation
+        "train_tokens_per_second": tokens_per_second(tokens, elapsed, trainer.eval_seconds),
         "eval": nested_eval(metrics),
         "initial_eval": initial,
         "packing_efficiency": data.packing,
@@ -238,6 +240,13 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     if args.should_save:
         write_json(Path(args.output_dir) / "results.json", results)
     return results
+
+
+def tokens_per_second(tokens: float, elapsed: float, eval_seconds: float) -> float:
+    """Training throughput without the evaluation time; when that leaves (almost) nothing, as in
+    a resumed run with no step left, the whole time is used rather than dividing by ~0."""
+    train_seconds = elapsed - eval_seconds
+    return tokens / max(train_seconds if train_seconds > 1e-3 else elapsed, 1e-3)
 
 
 def peak_memory_mb() -> float:

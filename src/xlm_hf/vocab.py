@@ -9,7 +9,6 @@ Merges are learned by the compiled `tokenizers` BPE trainer; Python only normali
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import math
@@ -26,7 +25,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from xlm_hf.config import ConfigError, VocabConfig
-from xlm_hf.data.textfiles import non_blank_lines
+from xlm_hf.data.inputs import expand
+from xlm_hf.data.textfiles import check_text_file, non_blank_lines
 from xlm_hf.text import pretokenize
 
 logger = logging.getLogger(__name__)
@@ -45,16 +45,14 @@ def smoothed_probabilities(counts: Sequence[int], alpha: float) -> list[float]:
 
 
 def language_files(config: VocabConfig) -> dict[str, list[Path]]:
-    """Text files per language: explicit `files` globs, else DIR/mono/<lang>.txt and DIR/para/*.<lang>."""
+    """Text files per language: explicit `files` (a file, a glob or a list, as `data.mono` takes
+    them), else DIR/mono/<lang>.txt and DIR/para/*.<lang>. Each is checked before any is read."""
     found: dict[str, list[Path]] = {}
     for lang in config.languages:
         paths: list[Path] = []
-        for pattern in config.files.get(lang, []):
-            matches = sorted(Path(p) for p in glob.glob(pattern))
-            if not matches:
-                raise ConfigError(f"vocab.files.{lang}: no file matches {pattern}")
-            paths += matches
-        if not config.files.get(lang) and config.data_dir is not None:
+        if config.files.get(lang):
+            paths = [Path(p) for p in expand(config.files[lang], f"vocab.files.{lang}", hub=False)]
+        elif config.data_dir is not None:
             data_dir = Path(config.data_dir)
             mono = data_dir / "mono" / f"{lang}.txt"
             if mono.is_file():
@@ -65,6 +63,8 @@ def language_files(config: VocabConfig) -> dict[str, list[Path]]:
             raise ConfigError(
                 f"vocab.languages: no text for {lang!r} (looked in {config.data_dir}/mono and para)"
             )
+        for path in paths:
+            check_text_file(path)
         found[lang] = paths
     return found
 

@@ -175,7 +175,7 @@ def record(vocab_dir: Path, cache_dir: Path) -> dict:
 
 def sentences(store, column: str) -> list:
     """The token ids of every row of a tokenised split, in order."""
-    return store[column]
+    return (store if column == "input_ids" else getattr(store, column)).sentences()
 
 
 # ----------------------------------------------------------------------------- the tests
