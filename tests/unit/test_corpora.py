@@ -275,3 +275,14 @@ def test_stopping_the_preparation_stops_its_workers_and_writes_no_entry(tmp_path
         assert len(leftovers) == 1 and leftovers[0].startswith(".")
         corpora.remove_stale_temporaries(cache)
         assert list(cache.iterdir()) == []
+
+
+def test_one_progress_bar_for_the_whole_preparation(tmp_path, sample_vocab_dir, capfd):
+    config = _config(tmp_path / "cache", languages=["de", "en", "fr"], tlm_pairs=["en-fr"], num_proc=2)
+    load_corpora(config, sample_vocab_dir)
+    err = capfd.readouterr().err
+    assert "Saving the dataset" not in err and "Map" not in err
+    bars = [line for line in err.split("\n") if "lines/s" in line]
+    assert len(bars) == 1, err  # redrawn in place (\r), closed once
+    assert bars[0].rsplit("\r", 1)[-1].startswith("tokenise para.en-fr: 100%")
+    assert f"{320 * 3 + 200:,} lines" in bars[0]

@@ -211,3 +211,45 @@ def test_output_dir_guard_without_run_json(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="exists and is not a directory"):
         run_dir.check(_recipe(tmp_path, output_dir=str(tmp_path / "file")))
+
+
+def _compressed(kind: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    if kind == "zst":
+        zstandard = pytest.importorskip("zstandard")
+        return zstandard.ZstdCompressor().compress(data)
+    return {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](data)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zst"])
+def test_compressed_corpora_read_like_plain_text(tmp_path, sample_vocab_dir, kind):
+    plain = (SAMPLE_DIR / "mono" / "en.txt").read_bytes()
+    path = write(
+        tmp_path / f"en.txt.{kind}", _compressed(kind, b"\xef\xbb\xbf" + plain.replace(b"\n", b"\r\n"))
+    )
+    assert read_text_lines(path) == read_text_lines(SAMPLE_DIR / "mono" / "en.txt")
+    stores = {}
+    for name, source in (("plain", SAMPLE_DIR / "mono" / "en.txt"), ("packed", path)):
+        config = DataConfig(languages=["en"], mono={"en": str(source)}, cache_dir=str(tmp_path / name))
+        stores[name] = load_corpora(config, sample_vocab_dir).mono_train["en"].sentences()
+    assert stores["packed"] == stores["plain"] and len(stores["plain"]) > 300
+
+
+def test_a_compressed_file_is_recognised_by_its_bytes_not_its_name(tmp_path):
+    import gzip
+
+    path = write(tmp_path / "corpus.txt", gzip.compress(b"un\ndeux\n"))
+    assert read_text_lines(path) == ["un", "deux"]
+
+
+def test_reading_streams_a_file_line_by_line(tmp_path):
+    from xlm_hf.data.textfiles import iter_text_lines
+
+    path = write(tmp_path / "a.txt", b"one\ntwo\n" + b"x" * 100 + b"\n\xff\n")
+    lines = iter_text_lines(path)
+    assert [next(lines), next(lines)] == ["one", "two"]  # read before the bad byte further on is seen
+    with pytest.raises(DataError, match=":4: invalid UTF-8"):
+        list(lines)

@@ -38,6 +38,7 @@ from xlm_hf.data.inputs import (
     input_fingerprint,
     is_hub,
     mono_lines,
+    no_token_error,
     parallel_lines,
     resolve_inputs,
 )
@@ -174,9 +175,7 @@ class Builder:
         if lines.n_rows == 0:
             raise ConfigError(f"{where}: no text for {lang!r} in {', '.join(paths)}")
         if lines.n_tokens == 0:
-            raise DataError(
-                f"{', '.join(paths)}: no line gives a token (every line holds only control characters)"
-            )
+            raise no_token_error(paths)
         valid_lines = lines
         if lang in self.inputs.mono_valid:
             valid_paths = self.inputs.mono_valid[lang]
@@ -304,12 +303,14 @@ def load_corpora(
 def build_entries(jobs: list[Job], cache_dir: Path, cache_key: str, num_proc: int | None) -> None:
     """Build and commit every entry of `jobs`, one after the other, with one pool of workers and
     one progress bar. On a bad input the entries committed here are removed again."""
-    if cache_dir.is_dir() and not os.access(cache_dir, os.W_OK | os.X_OK):
-        raise ConfigError(
-            f"{cache_key}: {cache_dir} is not writable and lacks {', '.join(j.name for j in jobs)} "
-            "(build the store where it can be written: see the README)"
-        )
-    check_writable(cache_dir, cache_key)
+    try:
+        check_writable(cache_dir, cache_key)
+    except ConfigError as err:
+        if cache_dir.is_dir():  # a read-only store serves runs that find every entry in it
+            raise ConfigError(
+                f"{err}; it lacks {', '.join(j.name for j in jobs)} (see the README: the store)"
+            ) from None
+        raise
     created = _first_missing(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(cache_dir)

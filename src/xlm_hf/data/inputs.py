@@ -24,7 +24,7 @@ from typing import Any
 
 from xlm_hf.config import ConfigError, DataConfig
 from xlm_hf.data.textfiles import BLANK_CHARS, check_text_file, iter_text_lines, non_blank
-from xlm_hf.errors import one_line
+from xlm_hf.errors import DataError, one_line
 
 HUB_PREFIX = "hf:"
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
@@ -188,23 +188,34 @@ def resolve_inputs(config: DataConfig, check: bool = True) -> Inputs:
 
 
 def check_inputs(config: DataConfig, inputs: Inputs) -> None:
-    """Files readable, UTF-8 and (when small enough to be read whole here) holding text and
-    aligned; hub datasets reachable, with the column the recipe reads."""
-    for name, paths in [*inputs.mono.items(), *(("valid " + k, v) for k, v in inputs.mono_valid.items())]:
-        lang = name.removeprefix("valid ")
-        key = inputs.keys[f"mono_valid.{lang}" if name.startswith("valid ") else f"mono.{lang}"]
+    """Files readable, UTF-8 and (when small enough to be read whole here) holding text, and
+    parallel files aligned; hub datasets reachable, with the column the recipe reads."""
+    languages = [(lang, paths, f"mono.{lang}") for lang, paths in inputs.mono.items()]
+    languages += [(lang, paths, f"mono_valid.{lang}") for lang, paths in inputs.mono_valid.items()]
+    for lang, paths, name in languages:
+        key = inputs.keys[name]
         if is_hub(paths[0]):
-            open_hub(paths[0], f"{key} (data.text_column)", config.text_column, inputs.hub)
+            open_hub(paths[0], key, config.text_column, inputs.hub)
             continue
-        if not any([check_text_file(path) for path in paths]) and not name.startswith("valid "):
+        checks = [check_text_file(path) for path in paths]
+        if name.startswith("mono_valid") or not all(c.whole for c in checks):
+            continue
+        if not any(c.has_text for c in checks):
             raise ConfigError(f"{key}: no text for {lang!r} in {', '.join(paths)}")
+        if not any(c.printable for c in checks):
+            raise no_token_error(paths)
     for pair, files in inputs.para.items():
         key = inputs.keys[f"para.{pair}"]
         if is_hub(files[0]):
             open_hub(files[0], key, "translation", inputs.hub)
             continue
-        for f in files:
-            check_text_file(f)
+        first, second = (check_text_file(f) for f in files)
+        if first.whole and second.whole and first.lines != second.lines:
+            raise _misaligned(key, files, first.lines, second.lines)
+
+
+def no_token_error(paths: list[str]) -> DataError:
+    return DataError(f"{', '.join(paths)}: no line gives a token (every line holds only control characters)")
 
 
 # ----------------------------------------------------------------------------- hub
@@ -230,14 +241,19 @@ def open_hub(spec: str, key: str, column: str, opened: dict[str, Any] | None = N
     dataset = opened[spec]
     columns = getattr(dataset, "column_names", None)  # None when the hub does not say before reading
     if columns is not None and column not in columns:
-        raise ConfigError(f"{key}: the hub dataset has no column {column!r} (columns: {columns})")
+        raise _no_column(key, column, columns)
     return dataset
+
+
+def _no_column(key: str, column: str, columns: list[str]) -> ConfigError:
+    where = f"{key} (data.text_column)" if column != "translation" else key
+    return ConfigError(f"{where}: the hub dataset has no column {column!r} (columns: {columns})")
 
 
 def _hub_rows(spec: str, key: str, column: str, opened: dict[str, Any] | None) -> Iterator[Any]:
     for row in open_hub(spec, key, column, opened):
         if column not in row:
-            raise ConfigError(f"{key}: the hub dataset has no column {column!r} (columns: {sorted(row)})")
+            raise _no_column(key, column, sorted(row))
         yield row[column]
 
 
@@ -254,7 +270,7 @@ def mono_lines(
     """Stripped non-blank lines of files (see `textfiles`), or of the text column of a hub dataset,
     where documents (Wikipedia articles) become one line per paragraph."""
     if is_hub(paths[0]):
-        for text in _hub_rows(paths[0], f"{key} (data.text_column)", text_column, opened):
+        for text in _hub_rows(paths[0], key, text_column, opened):
             if text:
                 yield from (s for s in (p.strip() for p in text.split("\n")) if s)
         return

@@ -252,7 +252,9 @@ def _alive(pid: int) -> bool:
 
 
 def check_writable(path: Path, key: str) -> None:
-    """`path` is a writable folder, or one that can be created: checked before anything is written."""
+    """`path` is a folder this process can write in, or can create: checked, before anything is
+    written, by making (and removing) a folder in it or in its nearest existing parent (a
+    permission test alone would pass for root on a read-only or virtual file system)."""
     existing = path
     while not existing.exists():
         if existing.is_symlink():
@@ -260,9 +262,11 @@ def check_writable(path: Path, key: str) -> None:
         existing = existing.parent
     if not existing.is_dir():
         raise ConfigError(f"{key}: cannot create {path}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        what = "is not writable" if existing == path else f"cannot be created ({existing} is not writable)"
-        raise ConfigError(f"{key}: {path} {what}")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".xlm-hf-write-check.", dir=existing))
+    except OSError as err:
+        what = "cannot write in it" if existing == path else f"cannot create it in {existing}"
+        raise ConfigError(f"{key}: {path}: {what} ({err.strerror or err})") from None
 
 
 def cached_arrays(

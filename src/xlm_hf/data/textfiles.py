@@ -21,9 +21,11 @@ import gzip
 import io
 import lzma
 import os
+import unicodedata
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -177,11 +179,21 @@ def non_blank_lines(paths: list[str] | list[Path]) -> list[str]:
     return [line for path in paths for line in non_blank(iter_text_lines(path))]
 
 
-def check_text_file(path: str | Path) -> bool:
+@dataclass
+class FileCheck:
+    """What `check_text_file` saw: whether it read the whole file, and whether some line has
+    text, and some character that tokenisation keeps (not a control or format character)."""
+
+    whole: bool
+    has_text: bool
+    printable: bool
+    lines: int
+
+
+def check_text_file(path: str | Path) -> FileCheck:
     """Check `path` before any work, without reading it whole: it exists (a symbolic link that
     points nowhere is named as one), is a readable file in a format we can read, and its first
-    lines (`CHECK_CHARS` characters) are valid UTF-8. Returns whether those lines hold some
-    non-blank text, or True when the file is longer (the rest is checked as it is read)."""
+    lines (`CHECK_CHARS` characters) are valid UTF-8."""
     if os.path.islink(path) and not os.path.exists(path):
         raise DataError(
             f"{path}: a dangling symbolic link (it points to {os.readlink(path)}, which does not exist)"
@@ -192,10 +204,14 @@ def check_text_file(path: str | Path) -> bool:
         raise DataError(f"{path}: no such file")
     if not os.access(path, os.R_OK):
         raise DataError(f"{path}: cannot read (permission denied)")
-    read, has_text = 0, False
+    read = lines = 0
+    has_text = printable = False
     for line in iter_text_lines(path):
-        read += len(line) + 1
-        has_text = has_text or not is_blank(line)
+        read, lines = read + len(line) + 1, lines + 1
+        if not printable and not is_blank(line):
+            has_text = True
+            # tokenisation drops control and format characters (Unicode categories C*)
+            printable = any(not unicodedata.category(c).startswith("C") and not c.isspace() for c in line)
         if read >= CHECK_CHARS:
-            return True
-    return has_text
+            return FileCheck(False, has_text, printable, lines)
+    return FileCheck(True, has_text, printable, lines)
