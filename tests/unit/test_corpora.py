@@ -286,3 +286,28 @@ def test_one_progress_bar_for_the_whole_preparation(tmp_path, sample_vocab_dir, 
     assert len(bars) == 1, err  # redrawn in place (\r), closed once
     assert bars[0].rsplit("\r", 1)[-1].startswith("tokenise para.en-fr: 100%")
     assert f"{320 * 3 + 200:,} lines" in bars[0]
+
+
+def test_the_store_is_built_ahead_of_a_run(tmp_path, sample_vocab_dir, capsys, monkeypatch):
+    from xlm_hf.data import prepare
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        f"data: {{languages: [en, fr], objectives: [mlm, tlm], data_dir: {SAMPLE_DIR}, cache_dir: {tmp_path / 'c'}}}\n"
+        f"model: {{tokenizer: {sample_vocab_dir}}}\n"
+        f"training: {{output_dir: {tmp_path / 'out'}}}\n"
+    )
+    assert prepare.main(["--config", str(recipe)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["mono.en", "mono.fr", "para.en-fr"]
+    assert lines[-1].endswith("MiB in 3 entries") and not (tmp_path / "out").exists()
+    monkeypatch.setattr(tokenise, "encode", lambda *a, **k: pytest.fail("tokenised again"))
+    config = DataConfig(
+        languages=["en", "fr"],
+        objectives=["mlm", "tlm"],
+        data_dir=str(SAMPLE_DIR),
+        cache_dir=str(tmp_path / "c"),
+    )
+    assert load_corpora(config, sample_vocab_dir, seed=42).cache_hits == 3  # what the run (seed 42) maps
+    assert prepare.main(["--config", str(recipe), "data.languages=[en, xx]"]) == 2
+    assert capsys.readouterr().err.startswith("xlm_hf.data.prepare: error: data.")
