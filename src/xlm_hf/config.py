@@ -80,7 +80,9 @@ class DataConfig:
     tlm_pairs: list[str] | None = None  # default: every pair found among `languages`
     text_column: str = "text"  # column of hub datasets (parallel hub datasets: `translation`)
     max_seq_length: int = 256  # stream block size (bptt)
-    max_lines_per_language: int | None = None  # cap on training lines read per language / pair
+    # cap on training lines kept per language / pair (all lines are still tokenised: the seeded
+    # hold-out is drawn from all of them)
+    max_lines_per_language: int | None = None
     valid_size: float = 0.05  # held-out lines: a fraction (< 1) or a count (>= 1) ...
     max_valid_lines: int = 5000  # ... never more than this many per language / pair
     tlm_max_len: int = 100  # longest sentence (tokens) of a TLM pair

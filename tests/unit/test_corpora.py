@@ -311,3 +311,11 @@ def test_the_store_is_built_ahead_of_a_run(tmp_path, sample_vocab_dir, capsys, m
     assert load_corpora(config, sample_vocab_dir, seed=42).cache_hits == 3  # what the run (seed 42) maps
     assert prepare.main(["--config", str(recipe), "data.languages=[en, xx]"]) == 2
     assert capsys.readouterr().err.startswith("xlm_hf.data.prepare: error: data.")
+
+
+def test_tokens_per_second_never_divides_by_almost_nothing():
+    from xlm_hf.pretrain import tokens_per_second
+
+    assert tokens_per_second(6032, 10.0, 2.0) == 754.0  # evaluation time left out
+    assert tokens_per_second(6032, 3.0, 3.0 - 1e-9) == pytest.approx(6032 / 3.0)  # was 6.0e12
+    assert tokens_per_second(0, 0.0, 0.0) == 0.0

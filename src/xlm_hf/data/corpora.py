@@ -24,7 +24,6 @@ import logging
 import os
 import random
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,10 +129,14 @@ def _digest(key: dict[str, Any]) -> str:
 class Job:
     """One store entry to open, or to build when missing."""
 
-    name: str  # mono.en, para.en-fr
+    kind: str  # mono, para
+    target: str  # a language or a pair
     key: dict[str, Any]
     inputs: list[str]
-    build: Callable[[Path, Tokeniser, Progress], dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}.{self.target}"
 
     @property
     def digest(self) -> str:
@@ -206,9 +209,8 @@ class Builder:
         config, files = self.config, self.inputs.para[pair]
         key = self.inputs.keys[f"para.{pair}"]
         columns = [LineTokens(folder / f"lines.{c}", self.dtype) for c in ("ids1", "ids2")]
-        self.tokenise(
-            parallel_lines(files, pair, key, progress.read), pair.split("-"), columns, tokeniser, progress
-        )
+        pairs = parallel_lines(files, pair, key, progress.read, self.inputs.hub)
+        self.tokenise(pairs, pair.split("-"), columns, tokeniser, progress)
         if columns[0].n_rows == 0:
             raise ConfigError(f"{key}: no sentence pairs in {', '.join(files)}")
         train, valid = split_rows(
@@ -257,14 +259,6 @@ def load_corpora(
         "seed": seed,
         "text_column": config.text_column,
     }
-    builder: Builder | None = None
-
-    def build(kind: str, name: str) -> Callable[[Path, Tokeniser, Progress], dict[str, Any]]:
-        def run(folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
-            return getattr(builder, kind)(name, folder, tokeniser, progress)
-
-        return run
-
     jobs = []
     for lang, paths in inputs.mono.items():
         valid = inputs.mono_valid.get(lang)
@@ -275,32 +269,32 @@ def load_corpora(
             "inputs": input_fingerprint(paths),
             "valid": input_fingerprint(valid) if valid else None,
         }
-        jobs.append(Job(f"mono.{lang}", key, paths + (valid or []), build("mono", lang)))
+        jobs.append(Job("mono", lang, key, paths + (valid or [])))
     for pair, files in inputs.para.items():
         key = {**base, "name": f"para.{pair}", "inputs": input_fingerprint(files)}
-        jobs.append(Job(f"para.{pair}", key, files, build("para", pair)))
+        jobs.append(Job("para", pair, key, files))
 
     missing = [job for job in jobs if not is_entry(cache_dir / job.digest)]
     if missing:
-        builder = Builder(config, inputs, tokenizer_dir, seed)
-        build_entries(missing, cache_dir, cache_key, config.num_proc)
+        build_entries(missing, Builder(config, inputs, tokenizer_dir, seed), cache_dir, cache_key)
     corpora = Corpora(cache_misses=len(missing), cache_hits=len(jobs) - len(missing))
     for job in jobs:
         folder = cache_dir / job.digest
-        kind, name = job.name.split(".", 1)
         corpora.folders[job.name] = folder
-        if kind == "mono":
-            corpora.mono_train[name] = TokenStore.open(folder / "train.input_ids")
-            corpora.mono_valid[name] = TokenStore.open(folder / "valid.input_ids")
+        if job.kind == "mono":
+            corpora.mono_train[job.target] = TokenStore.open(folder / "train.input_ids")
+            corpora.mono_valid[job.target] = TokenStore.open(folder / "valid.input_ids")
         else:
             for split, out in (("train", corpora.para_train), ("valid", corpora.para_valid)):
-                out[name] = PairStore(*(TokenStore.open(folder / f"{split}.{c}") for c in ("ids1", "ids2")))
+                out[job.target] = PairStore(
+                    *(TokenStore.open(folder / f"{split}.{c}") for c in ("ids1", "ids2"))
+                )
         if job not in missing:
             logger.info("reusing tokenised %s from %s", job.name, folder)
     return corpora
 
 
-def build_entries(jobs: list[Job], cache_dir: Path, cache_key: str, num_proc: int | None) -> None:
+def build_entries(jobs: list[Job], builder: Builder, cache_dir: Path, cache_key: str) -> None:
     """Build and commit every entry of `jobs`, one after the other, with one pool of workers and
     one progress bar. On a bad input the entries committed here are removed again."""
     try:
@@ -316,7 +310,7 @@ def build_entries(jobs: list[Job], cache_dir: Path, cache_key: str, num_proc: in
     remove_stale_temporaries(cache_dir)
     hub = any(is_hub(path) for job in jobs for path in job.inputs)
     total = sum(input_bytes(job.inputs) for job in jobs)
-    processes = process_count(num_proc, None if hub else total)
+    processes = process_count(builder.config.num_proc, None if hub else total)
     committed: list[Path] = []
     progress = Progress(total if not hub else None)
     try:
@@ -325,7 +319,8 @@ def build_entries(jobs: list[Job], cache_dir: Path, cache_key: str, num_proc: in
                 progress.describe(job.name)
                 folder = temporary_folder(cache_dir, job.digest)
                 try:  # the folder is removed however this ends; a finished one is renamed first
-                    store = job.build(folder, tokeniser, progress)
+                    build = builder.mono if job.kind == "mono" else builder.para
+                    store = build(job.target, folder, tokeniser, progress)
                     write_meta(folder, job.key, store)
                     commit(folder, cache_dir / job.digest)
                     committed.append(cache_dir / job.digest)

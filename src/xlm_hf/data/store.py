@@ -234,10 +234,11 @@ def remove_stale_temporaries(cache_dir: Path) -> None:
     if not cache_dir.is_dir():
         return
     host = socket.gethostname()
-    for path in cache_dir.glob(".*.*.*"):
-        owner = path.name.split(".")[2] if path.name.count(".") >= 3 else ""
+    for path in cache_dir.glob(".*"):
+        # .<digest>.<host>-<pid>.<random> (see `temporary_folder`; a host name may hold dots)
+        owner = path.name[1:].partition(".")[2].rpartition(".")[0]
         name, _, pid = owner.rpartition("-")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
+        if path.is_dir() and name == host and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
 
 
