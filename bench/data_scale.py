@@ -9,7 +9,9 @@ entries are checked byte for byte against a plain build. Then, per size, with 1 
 (``torchrun``, gloo): a fresh process per rank runs `build_trainer` (warm store) and draws the
 first batch; it reports the seconds this took and its peak anonymous memory (``RssAnon``,
 sampled every 2 ms: the mapped store is page cache, shared by the ranks, and not counted) above
-what it held after its imports. A first run per size (not measured) keeps the TLM index beside
+what it held after its imports. Validation holds 1000 lines per language and pair at both sizes
+(its batches are built at start-up and grow with it up to ``data.max_valid_lines``), so the slope
+is the training data's. A first run per size (not measured) keeps the TLM index beside
 the store, as any first run does. Heap bytes per corpus token is the slope between the two sizes.
 
 Cold part. One language of ``XLM_HF_BENCH_TOKENISE_LINES`` synthetic sentences (default 200k;
@@ -45,6 +47,7 @@ SHARED = Path(os.environ.get("XLM_HF_SHARED_DATA", ROOT.parent / "shared" / "dat
 SEQ, VOCAB = 256, 8000
 SHARES = {"mono.en": 0.4, "mono.fr": 0.4, "para.en-fr": 0.2}  # of the corpus tokens
 XNLI15_TOKENS, XNLI15_RANKS, XNLI15_PROCESSES = 7e9, 8, 8
+VALID_LINES = 1000  # per language and pair at every size: the slope is the training data's
 MODEL = {"emb_dim": 64, "n_layers": 1, "n_heads": 2, "max_position_embeddings": 512}  # the data is measured
 
 
@@ -176,6 +179,7 @@ def recipe_overrides(spec: dict[str, Any]) -> dict[str, Any]:
         "data.objectives": ["mlm", "tlm"],
         **spec["data"],
         "data.max_seq_length": SEQ,
+        "data.valid_size": VALID_LINES,
         "data.cache_dir": spec["cache_dir"],
         "model.tokenizer": spec["tokenizer"],
         **{f"model.{k}": v for k, v in MODEL.items()},
