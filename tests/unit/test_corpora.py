@@ -319,3 +319,33 @@ def test_tokens_per_second_never_divides_by_almost_nothing():
     assert tokens_per_second(6032, 10.0, 2.0) == 754.0  # evaluation time left out
     assert tokens_per_second(6032, 3.0, 3.0 - 1e-9) == pytest.approx(6032 / 3.0)  # was 6.0e12
     assert tokens_per_second(0, 0.0, 0.0) == 0.0
+
+
+def test_a_cap_on_lines_tokenises_only_the_lines_it_keeps(tmp_path, sample_vocab_dir, monkeypatch):
+    encoded = []
+    real = tokenise.encode
+
+    def counting(texts, tokenizer_dir, lang, fast=True):
+        encoded.extend(texts)
+        return real(texts, tokenizer_dir, lang, fast)
+
+    monkeypatch.setattr(tokenise, "encode", counting)
+
+    def fake_load_dataset(name, config_name, split, streaming):  # a translation holding a line break
+        rows = [{"en": f"hello {i}\nthere", "fr": f"bonjour {i}"} for i in range(40)]
+        return Dataset.from_dict({"translation": rows})
+
+    monkeypatch.setattr(inputs, "hub_load_dataset", fake_load_dataset)
+    settings = dict(languages=["en", "fr"], para={"en-fr": ["hf:opus:en-fr"]}, num_proc=1)
+    capped = load_corpora(
+        _config(tmp_path / "capped", max_lines_per_language=50, **settings), sample_vocab_dir
+    )
+    # 50 training lines and the 32 held out of each language's 320, 36 + 4 pairs (two sides each)
+    assert len(encoded) == 2 * (50 + 32) + 2 * (36 + 4)
+    whole = load_corpora(_config(tmp_path / "whole", **settings), sample_vocab_dir)
+    for attr in ("mono_train", "para_train"):
+        for key, store in getattr(capped, attr).items():
+            full = getattr(whole, attr)[key].sentences()
+            got = store.sentences()
+            assert (got == full[:50]) if attr == "mono_train" else (got == full), key
+    assert _all_ids(capped)[("mono_valid", "en")] == _all_ids(whole)[("mono_valid", "en")]

@@ -167,35 +167,64 @@ class Builder:
         for output in outputs:
             output.close()
 
+    def split(
+        self,
+        rows,
+        langs: list[str],
+        names: list[str],
+        folder: Path,
+        seed: str,
+        tokeniser: Tokeniser,
+        progress,
+    ) -> tuple[list[LineTokens], int, np.ndarray, np.ndarray]:
+        """(token columns, lines read, train rows, valid rows into the columns) of `rows`: the
+        seeded hold-out of the lines, and the rest (the first `max_lines_per_language` of it).
+
+        With that cap, the lines are first kept as text in the build folder and only the ones a
+        split uses are tokenised: a cap of 10k lines on a Wikipedia costs a read, not a
+        tokenisation, of the whole of it, with the same rows as without the shortcut."""
+        config, cap = self.config, self.config.max_lines_per_language
+        columns = [LineTokens(folder / f"lines.{name}", self.dtype) for name in names]
+        if cap is None:
+            self.tokenise(rows, langs, columns, tokeniser, progress)
+            n = columns[0].n_rows
+            train, valid = split_rows(n, config.valid_size, config.max_valid_lines, seed)
+            return columns, n, train, valid
+        texts = [folder / f"lines.{name}.txt" for name in names]
+        n = write_texts(rows, texts)
+        train, valid = split_rows(n, config.valid_size, config.max_valid_lines, seed)
+        needed = np.union1d(train[:cap], valid)
+        self.tokenise(read_texts(texts, needed), langs, columns, tokeniser, progress)
+        for path in texts:
+            path.unlink()
+        return columns, n, np.searchsorted(needed, train[:cap]), np.searchsorted(needed, valid)
+
     def mono(self, lang: str, folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
         config, paths = self.config, self.inputs.mono[lang]
         where = self.inputs.keys[f"mono.{lang}"]
-        lines = LineTokens(folder / "lines.input_ids", self.dtype)
         text = (
             (line,) for line in mono_lines(paths, where, config.text_column, progress.read, self.inputs.hub)
         )
-        self.tokenise(text, [lang], [lines], tokeniser, progress)
-        if lines.n_rows == 0:
-            raise ConfigError(f"{where}: no text for {lang!r} in {', '.join(paths)}")
-        if lines.n_tokens == 0:
-            raise no_token_error(paths)
-        valid_lines = lines
-        if lang in self.inputs.mono_valid:
-            valid_paths = self.inputs.mono_valid[lang]
+        if lang in self.inputs.mono_valid:  # no hold-out: every line trains, the valid files validate
+            lines = LineTokens(folder / "lines.input_ids", self.dtype)
+            self.tokenise(text, [lang], [lines], tokeniser, progress)
+            n = lines.n_rows
             valid_lines = LineTokens(folder / "valid-lines.input_ids", self.dtype)
             valid_key = f"data.mono_valid.{lang}"
             valid_text = mono_lines(
-                valid_paths, valid_key, config.text_column, progress.read, self.inputs.hub
+                self.inputs.mono_valid[lang], valid_key, config.text_column, progress.read, self.inputs.hub
             )
-            text = ((line,) for line in valid_text)
-            self.tokenise(text, [lang], [valid_lines], tokeniser, progress)
-            train, valid = np.arange(lines.n_rows), np.arange(valid_lines.n_rows)
+            self.tokenise(((line,) for line in valid_text), [lang], [valid_lines], tokeniser, progress)
+            train, valid = np.arange(n)[: config.max_lines_per_language], np.arange(valid_lines.n_rows)
         else:
-            train, valid = split_rows(
-                lines.n_rows, config.valid_size, config.max_valid_lines, f"{self.seed}-{lang}"
+            (lines,), n, train, valid = self.split(
+                text, [lang], ["input_ids"], folder, f"{self.seed}-{lang}", tokeniser, progress
             )
-        if config.max_lines_per_language:
-            train = train[: config.max_lines_per_language]
+            valid_lines = lines
+        if n == 0:
+            raise ConfigError(f"{where}: no text for {lang!r} in {', '.join(paths)}")
+        if lines.n_tokens == 0:
+            raise no_token_error(paths)
         splits = {}
         for split, source, rows in (("train", lines, train), ("valid", valid_lines, valid)):
             rows = _rows_with_tokens(rows, source)
@@ -206,22 +235,18 @@ class Builder:
         return {"dtype": self.dtype.name, "columns": ["input_ids"], "splits": splits}
 
     def para(self, pair: str, folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
-        config, files = self.config, self.inputs.para[pair]
-        key = self.inputs.keys[f"para.{pair}"]
-        columns = [LineTokens(folder / f"lines.{c}", self.dtype) for c in ("ids1", "ids2")]
+        files, key = self.inputs.para[pair], self.inputs.keys[f"para.{pair}"]
         pairs = parallel_lines(files, pair, key, progress.read, self.inputs.hub)
-        self.tokenise(pairs, pair.split("-"), columns, tokeniser, progress)
-        if columns[0].n_rows == 0:
-            raise ConfigError(f"{key}: no sentence pairs in {', '.join(files)}")
-        train, valid = split_rows(
-            columns[0].n_rows, config.valid_size, config.max_valid_lines, f"{self.seed}-{pair}"
+        names = ["ids1", "ids2"]
+        columns, n, train, valid = self.split(
+            pairs, pair.split("-"), names, folder, f"{self.seed}-{pair}", tokeniser, progress
         )
-        if config.max_lines_per_language:
-            train = train[: config.max_lines_per_language]
+        if n == 0:
+            raise ConfigError(f"{key}: no sentence pairs in {', '.join(files)}")
         splits = {}
         for split, rows in (("train", train), ("valid", valid)):
             rows = _rows_with_tokens(rows, *columns)
-            for name, column in zip(("ids1", "ids2"), columns):
+            for name, column in zip(names, columns):
                 write_selection(column, rows, folder / f"{split}.{name}")
             splits[split] = {"sentences": len(rows)}
         if splits["train"]["sentences"] + splits["valid"]["sentences"] == 0:
@@ -230,7 +255,38 @@ class Builder:
             )
         for column in columns:
             column.remove()
-        return {"dtype": self.dtype.name, "columns": ["ids1", "ids2"], "splits": splits}
+        return {"dtype": self.dtype.name, "columns": names, "splits": splits}
+
+
+def write_texts(rows, paths: list[Path]) -> int:
+    """Write each column of `rows` (tuples of texts) to its file, one JSON string a line (a hub
+    translation may hold a line break); returns the number of rows."""
+    files = [open(path, "w", encoding="utf-8") for path in paths]  # noqa: SIM115  (closed below)
+    n = 0
+    try:
+        for row in rows:
+            for f, text in zip(files, row):
+                f.write(json.dumps(text, ensure_ascii=False) + "\n")
+            n += 1
+    finally:
+        for f in files:
+            f.close()
+    return n
+
+
+def read_texts(paths: list[Path], rows: np.ndarray):
+    """The tuples of the rows `rows` (sorted) of the files `write_texts` wrote, in order."""
+    files = [open(path, encoding="utf-8") for path in paths]  # noqa: SIM115  (closed below)
+    try:
+        wanted = iter(rows.tolist())
+        next_row = next(wanted, None)
+        for number, lines in enumerate(zip(*files)):
+            if number == next_row:
+                yield tuple(json.loads(line) for line in lines)
+                next_row = next(wanted, None)
+    finally:
+        for f in files:
+            f.close()
 
 
 def _rows_with_tokens(rows: np.ndarray, *columns: LineTokens) -> np.ndarray:
