@@ -80,8 +80,8 @@ class DataConfig:
     tlm_pairs: list[str] | None = None  # default: every pair found among `languages`
     text_column: str = "text"  # column of hub datasets (parallel hub datasets: `translation`)
     max_seq_length: int = 256  # stream block size (bptt)
-    # cap on training lines kept per language / pair (all lines are still tokenised: the seeded
-    # hold-out is drawn from all of them)
+    # cap on training lines per language / pair (every line is read, as the seeded hold-out is
+    # drawn from all of them; only the lines kept are tokenised)
     max_lines_per_language: int | None = None
     valid_size: float = 0.05  # held-out lines: a fraction (< 1) or a count (>= 1) ...
     max_valid_lines: int = 5000  # ... never more than this many per language / pair
