@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.rows import check_row, rewrite_readme, table
 
-BENCHES = ("pretraining", "attention", "lm_head", "packing", "data_prep")
+BENCHES = ("pretraining", "attention", "lm_head", "packing", "data_prep", "data_scale")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 README = HERE.parent / "README.md"

@@ -1,8 +1,7 @@
-"""Corpus preparation speed: raw text files → cached token-id datasets, in MB of text per second.
+"""Corpus preparation speed: raw text files → the token store, in MB of text per second.
 
-Ours: `load_corpora` as pretraining runs it: `FastXLMTokenizer`, and the languages shared out to
-one forked process per core (the default once there are 20k lines to do; quick mode's 15k lines
-stay in one process). Baseline: the same function with `data.fast_tokenizer: false` and
+Ours: `load_corpora` as pretraining runs it: `FastXLMTokenizer`, and each language's lines shared
+out in chunks to forked workers (by default one per core and per 2 MB of text). Baseline: the same function with `data.fast_tokenizer: false` and
 ``num_proc: 1``, i.e. plain `XLMTokenizer` through `xlm_encode` inside one `Dataset.map` per
 language. Each run starts from an empty cache folder and fresh tokenizers (no warm word caches);
 the ids of every line are compared. The target row is wall-clock MB/s; MB per CPU second (this
@@ -22,8 +21,7 @@ from typing import Any
 
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.config import DataConfig, VocabConfig
-from xlm_hf.data import corpora
-from xlm_hf.data.textfiles import read_text_lines
+from xlm_hf.data import corpora, tokenise
 from xlm_hf.vocab import build_vocab
 
 SHARED_DATA = Path(
@@ -54,8 +52,8 @@ def _warm_up(tokenizer_dir: Path, langs: list[str]) -> None:
     """Import the segmenters (rjieba, PyThaiNLP) once, so neither side pays for it in its timing."""
     for fast in (True, False):
         for lang in langs:
-            corpora.encode(["Warm up, 1 2 3."], str(tokenizer_dir), lang, fast=fast)
-    corpora._TOKENIZERS.clear()
+            tokenise.encode(["Warm up, 1 2 3."], str(tokenizer_dir), lang, fast=fast)
+    tokenise._TOKENIZERS.clear()
 
 
 @dataclass
@@ -74,7 +72,7 @@ def _cpu_seconds() -> float:
 def _prepare(data_dir: Path, cache_dir: Path, tokenizer_dir: Path, langs: list[str], **data: Any):
     """(Timing, corpora) of one cold `load_corpora` run."""
     config = DataConfig(languages=langs, data_dir=str(data_dir), cache_dir=str(cache_dir), **data)
-    corpora._TOKENIZERS.clear()
+    tokenise._TOKENIZERS.clear()
     wall, cpu = time.perf_counter(), _cpu_seconds()
     result = corpora.load_corpora(config, tokenizer_dir)
     return Timing(time.perf_counter() - wall, _cpu_seconds() - cpu), result
@@ -85,16 +83,13 @@ def _differing_lines(a: corpora.Corpora, b: corpora.Corpora) -> tuple[int, int]:
     compared = differing = 0
     for split in ("mono_train", "mono_valid"):
         for lang, data in getattr(a, split).items():
-            ours, theirs = list(data["input_ids"]), list(getattr(b, split)[lang]["input_ids"])
+            ours, theirs = data.sentences(), getattr(b, split)[lang].sentences()
             compared += len(theirs)
             differing += abs(len(ours) - len(theirs)) + sum(x != y for x, y in zip(ours, theirs))
     return compared, differing
 
 
 def run(quick: bool = False) -> list[dict]:
-    import datasets
-
-    datasets.disable_progress_bars()
     source = _source_dir()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -112,8 +107,7 @@ def run(quick: bool = False) -> list[dict]:
         )
         _warm_up(vocab, langs)
         base_t, base = _prepare(tmp / "data", tmp / "c-base", vocab, langs, fast_tokenizer=False, num_proc=1)
-        lines = [len(read_text_lines(path)) for path in sorted((tmp / "data" / "mono").glob("*.txt"))]
-        processes = corpora.pool_size(None, lines) or 1
+        processes = tokenise.process_count(None, size)
         runs = {"default settings": (processes, *_prepare(tmp / "data", tmp / "c-ours", vocab, langs))}
     mb = size / 1e6
     rows = []

@@ -6,8 +6,11 @@ A bench module exposes ``run(quick: bool = False) -> list[dict]``; each dict is 
      "ours": 1510.0, "baseline": 1180.0, "ratio": 1.28, "target": ">= 1.15x", "met": True,
      "extra": {...}}
 
-``ratio`` is always ours / baseline (so > 1 is better for a speed, < 1 for a time or a memory size);
-``target`` says what the issue asks (null when it asks nothing) and ``met`` whether it was reached.
+``ratio`` is ours / baseline (so > 1 is better for a speed, < 1 for a time or a memory size); for
+figures measured several times it is the median of the per-pair ratios, each pair run back to back
+(``extra["ratio_is"]`` says so), which a busy shared machine moves far less than the ratio of the
+two medians. ``target`` says what the issue asks (null when it asks nothing) and ``met`` whether it
+was reached.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 KEYS = ("bench", "figure", "unit", "ours", "baseline", "ratio", "target", "met", "extra")
+PAIRED = "median of per-pair ratios (ours and baseline run back to back)"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -31,9 +35,15 @@ def make_row(
     target: str | None = None,
     met: bool | None = None,
     extra: dict[str, Any] | None = None,
+    pair_ratios: list[float] | None = None,
 ) -> dict[str, Any]:
-    """One figure; the ratio is computed here (None without a baseline)."""
+    """One figure; the ratio is ours / baseline (None without a baseline), or the median of
+    `pair_ratios` when the figure was measured in pairs of runs."""
     ratio = ours / baseline if baseline else None
+    extra = dict(extra or {})
+    if pair_ratios:
+        ratio = median(pair_ratios)
+        extra.update(ratio_is=PAIRED, pair_ratios=[round(r, 4) for r in pair_ratios])
     return {
         "bench": bench,
         "figure": figure,
@@ -43,8 +53,14 @@ def make_row(
         "ratio": ratio,
         "target": target,
         "met": met,
-        "extra": dict(extra or {}),
+        "extra": extra,
     }
+
+
+def median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 def check_row(row: dict[str, Any]) -> None:
@@ -60,8 +76,14 @@ def check_row(row: dict[str, Any]) -> None:
             raise ValueError(f"row {key!r} must be a finite number or null, got {value!r}")
     if row["ours"] is None:
         raise ValueError("row 'ours' is required")
+    paired = isinstance(row["extra"], dict) and row["extra"].get("ratio_is") == PAIRED
+    if paired:  # the pair ratios are kept rounded: compare to a thousandth
+        pairs = row["extra"].get("pair_ratios") or []
+        if not pairs or row["ratio"] is None or not math.isclose(row["ratio"], median(pairs), rel_tol=1e-3):
+            raise ValueError("row 'ratio' must be the median of extra['pair_ratios']")
     if (
-        row["baseline"]
+        not paired
+        and row["baseline"]
         and row["ratio"] is not None
         and not math.isclose(row["ratio"], row["ours"] / row["baseline"], rel_tol=1e-9)
     ):
@@ -125,7 +147,8 @@ def readme_block(results: dict[str, Any]) -> str:
         README_START,
         f"`make bench` on {meta.get('machine', 'this machine')}, {meta.get('date', '')} "
         f"(torch {meta.get('torch', '?')}, transformers {meta.get('transformers', '?')}, "
-        f"{meta.get('threads', '?')} threads); ratio = ours / baseline, both measured in the same run:",
+        f"{meta.get('threads', '?')} threads); ratio = ours / baseline, both measured in the same run "
+        "(repeated figures: the median of per-pair ratios, each pair run back to back):",
         "",
         table(results["rows"]),
     ]

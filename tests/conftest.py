@@ -27,14 +27,12 @@ def shared_data() -> Path:
 SAMPLE_LANGUAGES = ["de", "en", "es", "fr"]
 
 
-@pytest.fixture(scope="session")
-def sample_vocab_dir(tmp_path_factory) -> Path:
-    """A tokenizer learned from the embedded sample, 10 % of each language held out."""
+def learn_sample_vocab(out: Path) -> Path:
+    """A tokenizer learned from the embedded sample, 10 % of each language held out, into `out`."""
     from xlm_hf import SAMPLE_DIR
     from xlm_hf.config import VocabConfig
     from xlm_hf.vocab import build_vocab
 
-    out = tmp_path_factory.mktemp("vocab") / "sample"
     config = VocabConfig(
         languages=SAMPLE_LANGUAGES,
         data_dir=str(SAMPLE_DIR),
@@ -44,6 +42,12 @@ def sample_vocab_dir(tmp_path_factory) -> Path:
         valid_fraction=0.1,
     )
     return build_vocab(config)
+
+
+@pytest.fixture(scope="session")
+def sample_vocab_dir(tmp_path_factory) -> Path:
+    """The sample tokenizer (see `learn_sample_vocab`), learned once per test session."""
+    return learn_sample_vocab(tmp_path_factory.mktemp("vocab") / "sample")
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,8 @@ class VocabConfig:
     languages: list[str]
     output_dir: str
     data_dir: str | None = None  # DIR/mono/<lang>.txt (+ DIR/para/*.<lang> when use_parallel)
-    files: dict[str, list[str]] = field(default_factory=dict)  # lang -> explicit files or globs
+    # lang -> a file, a glob or a list of them (what data.mono takes)
+    files: dict[str, str | list[str]] = field(default_factory=dict)
     use_parallel: bool = True  # also learn from the <lang> side of DIR/para/*
     vocab_size: int = 10000  # specials + learned BPE tokens (XNLI-15: 95k); characters of the corpus
     # that the sampled sentences missed are added on top, so no character becomes <unk>
@@ -68,15 +69,19 @@ class DataConfig:
     languages: list[str]
     objectives: list[str] = field(default_factory=lambda: ["mlm"])
     data_dir: str | None = None  # DIR/mono/<lang>.txt and DIR/para/<l1>-<l2>.<lang>
-    mono: dict[str, str] = field(default_factory=dict)  # lang -> file, glob or hf:<name>[:<config>]
-    mono_valid: dict[str, str] = field(default_factory=dict)  # lang -> validation file (else held out)
+    # lang -> a file, a glob, a list of them, or hf:<name>[:<config>]; mono_valid: the same for
+    # validation (else lines are held out)
+    mono: dict[str, str | list[str]] = field(default_factory=dict)
+    mono_valid: dict[str, str | list[str]] = field(default_factory=dict)
     para: dict[str, list[str]] = field(default_factory=dict)  # "en-fr" -> [en file, fr file] or [hf:...]
     # TLM directions trained (`en-fr`: English first; `fr-en` reads the same corpus the other way);
     # default: both directions of every pair in data.para, or in data_dir/para, among `languages`
     tlm_pairs: list[str] | None = None
     text_column: str = "text"  # column of hub datasets (parallel hub datasets: `translation`)
     max_seq_length: int = 256  # stream block size (bptt)
-    max_lines_per_language: int | None = None  # cap on training lines read per language / pair
+    # cap on training lines per language / pair (every line is read, as the seeded hold-out is
+    # drawn from all of them; only the lines kept are tokenised)
+    max_lines_per_language: int | None = None
     valid_size: float = 0.05  # held-out lines: a fraction (< 1) or a count (>= 1) ...
     max_valid_lines: int = 5000  # ... never more than this many per language / pair
     tlm_max_len: int = 100  # longest sentence (tokens) of a TLM pair
@@ -95,11 +100,11 @@ class DataConfig:
     # gives </s> weight 0 like the other special tokens; true: predict them like any token
     predict_first_position: bool = False
     sample_alpha_eos: bool = False
-    # tokenising processes: over languages, or over one language's lines; default: one per core
-    # (<= 8) once there are 20k lines to do (one language: one per 25k lines)
+    # tokenising processes, sharing each language's lines in chunks; default: one per core (<= 8)
+    # and per 2 MB of text to tokenise
     num_proc: int | None = None
     fast_tokenizer: bool = True  # exact fast pre-processing (fast_tokenizer.py); false: XLMTokenizer itself
-    cache_dir: str | None = None  # tokenised corpora; default $XLM_HF_CACHE or ~/.cache/xlm_hf
+    cache_dir: str | None = None  # the token store; default $XLM_HF_CACHE or ~/.cache/xlm_hf
 
     def __post_init__(self) -> None:
         require(self.languages, "data.languages", "must list at least one language")

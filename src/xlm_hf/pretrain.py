@@ -96,7 +96,8 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     from transformers import set_seed
 
     from xlm_hf.checkpoints import resume_checkpoint
-    from xlm_hf.data.corpora import load_corpora, resolve_sources
+    from xlm_hf.data.corpora import check_cache_dir, load_corpora
+    from xlm_hf.data.inputs import resolve_inputs
     from xlm_hf.data.pretraining import build_pretraining_data
     from xlm_hf.data.streams import MixtureBatches
     from xlm_hf.modeling import check_model_inputs, load_pretraining_model
@@ -109,7 +110,8 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     checkpoint = resume_checkpoint(args)
     set_seed(args.seed)
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
-        resolve_sources(data_cfg)  # every input file exists before a vocabulary is learned
+        inputs = resolve_inputs(data_cfg)  # every input checked before a vocabulary is learned
+        check_cache_dir(data_cfg)
         tok_dir = tokenizer_dir(recipe)
         tokenizer = load_tokenizer(tok_dir, "model.tokenizer")
         # hf or xlm: the directory's record, else the recipe's choice; saved with the model (in
@@ -119,15 +121,15 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
         use_preprocessing(tokenizer, recipe.model.preprocessing, "model.preprocessing")
         check_model_inputs(recipe.model, data_cfg, tokenizer)  # languages, lengths: before any corpus
         model = load_pretraining_model(recipe.model, tokenizer, data_cfg.languages)  # weights readable
-        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed, preprocessing=choice)
-    data = build_pretraining_data(
-        data_cfg,
-        corpora,
-        tokenizer,
-        args.per_device_train_batch_size,
-        args.per_device_eval_batch_size,
-        parts=args.world_size * args.gradient_accumulation_steps,
-    )
+        corpora = load_corpora(data_cfg, tok_dir, seed=args.seed, inputs=inputs, preprocessing=choice)
+        data = build_pretraining_data(  # inside: the main process keeps the TLM index beside the store
+            data_cfg,
+            corpora,
+            tokenizer,
+            args.per_device_train_batch_size,
+            args.per_device_eval_batch_size,
+            parts=args.world_size * args.gradient_accumulation_steps,
+        )
     mixture = MixtureBatches(
         data.sources,
         data_cfg.lang_sampling_alpha,

@@ -12,7 +12,6 @@ Merges are learned by the compiled `tokenizers` BPE trainer; Python only normali
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
 import logging
 import math
@@ -27,7 +26,8 @@ from tqdm.auto import tqdm
 
 from xlm_hf.atomic_files import atomic_directory, write_json
 from xlm_hf.config import VocabConfig
-from xlm_hf.data.textfiles import non_blank_lines
+from xlm_hf.data.inputs import expand
+from xlm_hf.data.textfiles import check_text_file, non_blank_lines
 from xlm_hf.errors import ConfigError
 from xlm_hf.launch import run_command
 from xlm_hf.sampling import smoothed_probabilities
@@ -41,16 +41,14 @@ META_FILE = "xlm_hf_vocab.json"
 
 
 def language_files(config: VocabConfig) -> dict[str, list[Path]]:
-    """Text files per language: explicit `files` globs, else DIR/mono/<lang>.txt and DIR/para/*.<lang>."""
+    """Text files per language: explicit `files` (a file, a glob or a list, as `data.mono` takes
+    them), else DIR/mono/<lang>.txt and DIR/para/*.<lang>. Each is checked before any is read."""
     found: dict[str, list[Path]] = {}
     for lang in config.languages:
         paths: list[Path] = []
-        for pattern in config.files.get(lang, []):
-            matches = sorted(Path(p) for p in glob.glob(pattern))
-            if not matches:
-                raise ConfigError(f"vocab.files.{lang}: no file matches {pattern}")
-            paths += matches
-        if not config.files.get(lang) and config.data_dir is not None:
+        if config.files.get(lang):
+            paths = [Path(p) for p in expand(config.files[lang], f"vocab.files.{lang}", hub=False)]
+        elif config.data_dir is not None:
             data_dir = Path(config.data_dir)
             mono = data_dir / "mono" / f"{lang}.txt"
             if mono.is_file():
@@ -61,6 +59,8 @@ def language_files(config: VocabConfig) -> dict[str, list[Path]]:
             raise ConfigError(
                 f"vocab.languages: no text for {lang!r} (looked in {config.data_dir}/mono and para)"
             )
+        for path in paths:
+            check_text_file(path)
         found[lang] = paths
     return found
 

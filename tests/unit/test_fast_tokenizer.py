@@ -19,7 +19,7 @@ from transformers.models.xlm.tokenization_xlm import (
 import xlm_hf
 from xlm_hf import SAMPLE_DIR, moses2019
 from xlm_hf.config import DataConfig
-from xlm_hf.data import corpora
+from xlm_hf.data import corpora, tokenise
 from xlm_hf.errors import ConfigError
 from xlm_hf.fast_tokenizer import (
     FastXLMTokenizer,
@@ -288,10 +288,10 @@ def test_required_literal(pattern, literal):
 
 def test_corpora_encode_fast_and_reference_agree(sample_vocab_dir):
     lines = (SAMPLE_DIR / "mono" / "de.txt").read_text(encoding="utf-8").splitlines()[:100]
-    fast = corpora.encode(lines, str(sample_vocab_dir), "de")
-    assert fast == corpora.encode(lines, str(sample_vocab_dir), "de", fast=False)
-    assert isinstance(corpora._tokenizer(str(sample_vocab_dir)), FastXLMTokenizer)
-    assert not isinstance(corpora._tokenizer(str(sample_vocab_dir), fast=False), FastXLMTokenizer)
+    fast = tokenise.encode(lines, str(sample_vocab_dir), "de")
+    assert fast == tokenise.encode(lines, str(sample_vocab_dir), "de", fast=False)
+    assert isinstance(tokenise.load_tokenizer(str(sample_vocab_dir)), FastXLMTokenizer)
+    assert not isinstance(tokenise.load_tokenizer(str(sample_vocab_dir), fast=False), FastXLMTokenizer)
 
 
 def test_load_corpora_ids_do_not_depend_on_the_fast_path(sample_vocab_dir, tmp_path):
@@ -308,17 +308,17 @@ def test_load_corpora_ids_do_not_depend_on_the_fast_path(sample_vocab_dir, tmp_p
         out[fast] = corpora.load_corpora(config, sample_vocab_dir)
     for attr in ("mono_train", "mono_valid", "para_train", "para_valid"):
         for key, data in getattr(out[True], attr).items():
-            assert data.to_dict() == getattr(out[False], attr)[key].to_dict(), (attr, key)
+            assert data.sentences() == getattr(out[False], attr)[key].sentences(), (attr, key)
 
 
 def test_process_count(monkeypatch):
-    assert corpora.process_count(4, 100) == 4  # an explicit count is used ...
-    assert corpora.process_count(4, 7) is None  # ... with at least two lines per process
-    assert corpora.process_count(1, 100_000) is None
-    monkeypatch.setattr(corpora.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
-    assert corpora.process_count(None, 10**9) == corpora.MAX_AUTO_PROCESSES
-    assert corpora.process_count(None, 3 * corpora.MIN_LINES_PER_PROCESS) == 3
-    assert corpora.process_count(None, corpora.MIN_LINES_PER_PROCESS) is None
+    assert tokenise.process_count(4, 100) == 4  # an explicit count is used
+    assert tokenise.process_count(1, 10**9) == 1
+    monkeypatch.setattr(tokenise.os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert tokenise.process_count(None, 10**10) == tokenise.MAX_AUTO_PROCESSES
+    assert tokenise.process_count(None, 3 * tokenise.BYTES_PER_PROCESS) == 3  # one per 2 MB of text
+    assert tokenise.process_count(None, tokenise.BYTES_PER_PROCESS // 2) == 1
+    assert tokenise.process_count(None, None) == tokenise.MAX_AUTO_PROCESSES  # a hub corpus: every core
 
 
 def test_recipe_fields():

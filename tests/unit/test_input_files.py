@@ -10,7 +10,8 @@ import pytest
 
 from xlm_hf import SAMPLE_DIR, run_dir
 from xlm_hf.config import DataConfig, VocabConfig
-from xlm_hf.data.corpora import load_corpora, read_parallel, read_text
+from xlm_hf.data.corpora import load_corpora
+from xlm_hf.data.inputs import mono_lines, parallel_lines
 from xlm_hf.data.textfiles import is_blank, read_text_lines
 from xlm_hf.data.xnli import read_pair_tsv
 from xlm_hf.errors import ConfigError, DataError, XlmHfError
@@ -24,7 +25,7 @@ def write(path: Path, data: bytes) -> Path:
 def test_reader_handles_bom_crlf_and_keeps_blank_lines(tmp_path):
     path = write(tmp_path / "a.txt", b"\xef\xbb\xbfone\r\n\r\ntwo\xe2\x80\xa8still two\rstill\n  \nlast")
     assert read_text_lines(path) == ["one", "", "two\u2028still two\rstill", "  ", "last"]
-    assert read_text([str(path)], "data.mono.en") == [
+    assert list(mono_lines([str(path)], "data.mono.en")) == [
         "one",
         "two\u2028still two\rstill",
         "last",
@@ -34,7 +35,6 @@ def test_reader_handles_bom_crlf_and_keeps_blank_lines(tmp_path):
 @pytest.mark.parametrize(
     ("data", "where"),
     [
-        (b"\xff\xfeh\x00i\x00\n", ":1: invalid UTF-8 (byte 0xff at byte 1 of the line)"),  # UTF-16
         (b"ok\nok\nabc\xc3(\n", ":3: invalid UTF-8 (byte 0xc3 at byte 4 of the line)"),
         (b"ok\r\n\r\n\xe2\x82\n", ":3: invalid UTF-8 (byte 0xe2 at byte 1 of the line)"),  # truncated
     ],
@@ -47,6 +47,15 @@ def test_invalid_utf8_fails_with_file_line_and_byte(tmp_path, data, where):
     assert isinstance(info.value, XlmHfError) and "\n" not in str(info.value)
 
 
+def test_utf16_is_named(tmp_path):
+    path = write(tmp_path / "bad.txt", "hi\nthere\n".encode("utf-16"))
+    with pytest.raises(DataError) as info:
+        read_text_lines(path)
+    assert str(info.value) == (
+        f"{path}: UTF-16 (byte-order mark 0xff 0xfe), not UTF-8; convert it with `iconv -f utf-16 -t utf-8`"
+    )
+
+
 def test_unreadable_path_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match=rf"^{tmp_path}: cannot read \("):
         read_text_lines(tmp_path)  # a directory
@@ -57,13 +66,21 @@ def test_blank_means_whitespace_and_invisible_characters_only():
     assert not is_blank(" a ") and not is_blank("\u00ad x")
 
 
-def test_parallel_blank_lines_drop_the_pair_and_keep_alignment(tmp_path):
+def test_parallel_blank_lines_drop_the_pair_and_keep_alignment(tmp_path, sample_vocab_dir):
     en = write(tmp_path / "p.en", b"\xef\xbb\xbfone\r\n\r\nthree\r\nfour\r\n")
     fr = write(tmp_path / "p.fr", b"un\ndeux\n\ntrois quatre\n")
-    assert read_parallel([str(en), str(fr)], "en-fr") == (["one", "four"], ["un", "trois quatre"])
+    pairs = list(parallel_lines([str(en), str(fr)], "en-fr", "data.para.en-fr"))
+    assert pairs == [("one", "un"), ("four", "trois quatre")]
     empty = write(tmp_path / "e.fr", b"\n\n \n \n")
+    config = DataConfig(
+        languages=["en", "fr"],
+        objectives=["tlm"],
+        para={"en-fr": [str(en), str(empty)]},
+        cache_dir=str(tmp_path / "c"),
+    )
     with pytest.raises(ConfigError, match=r"^data.para.en-fr: no sentence pairs in .*p.en, .*e.fr$"):
-        read_parallel([str(en), str(empty)], "en-fr")
+        load_corpora(config, sample_vocab_dir)
+    assert not (tmp_path / "c").exists()
 
 
 def test_crlf_bom_and_blank_lines_give_the_same_tokens_as_a_clean_file(tmp_path, sample_vocab_dir):
@@ -80,26 +97,24 @@ def test_crlf_bom_and_blank_lines_give_the_same_tokens_as_a_clean_file(tmp_path,
     for root in (clean, messy):
         config = DataConfig(languages=["en"], data_dir=str(root), valid_size=3, cache_dir=str(tmp_path / "c"))
         corpora = load_corpora(config, sample_vocab_dir)
-        out[root.name] = [*corpora.mono_train["en"]["input_ids"], *corpora.mono_valid["en"]["input_ids"]]
+        out[root.name] = corpora.mono_train["en"].sentences() + corpora.mono_valid["en"].sentences()
     assert len(out["clean"]) == 30 and out["messy"] == out["clean"]
     assert all(ids for ids in out["clean"])  # no empty sentence (it would add a bare </s>)
 
 
 def test_a_very_long_line_is_one_sentence_cut_into_blocks(tmp_path, sample_vocab_dir):
-    from xlm_hf.data.pretraining import flat_ids
-    from xlm_hf.data.streams import pack_flat
+    from xlm_hf.data.streams import StreamBlocks
 
     (tmp_path / "mono").mkdir()
     long_line = " ".join(["the weather is nice today ."] * 2000)  # 12 000 words, 70 kB
     write(tmp_path / "mono" / "en.txt", f"short line .\n{long_line}\nanother short line .\n".encode())
     config = DataConfig(languages=["en"], data_dir=str(tmp_path), valid_size=1, cache_dir=str(tmp_path / "c"))
     corpora = load_corpora(config, sample_vocab_dir)
-    lengths = sorted(
-        len(ids) for ids in [*corpora.mono_train["en"]["input_ids"], *corpora.mono_valid["en"]["input_ids"]]
-    )
+    train, valid = corpora.mono_train["en"], corpora.mono_valid["en"]
+    lengths = sorted([*train.lengths(), *valid.lengths()])
     assert len(lengths) == 3 and lengths[-1] >= 12000
-    blocks = pack_flat(*flat_ids(corpora.mono_train["en"], "input_ids"), 64)
-    assert blocks.shape[1] == 64 and blocks.shape[0] >= 12000 // 64
+    blocks = StreamBlocks(train.tokens, 64, lang_id=0)
+    assert len(blocks[0]["input_ids"]) == 64 and len(blocks) >= 12000 // 64
 
 
 def test_line_of_control_characters_gives_no_row(tmp_path, sample_vocab_dir):
@@ -107,7 +122,7 @@ def test_line_of_control_characters_gives_no_row(tmp_path, sample_vocab_dir):
     write(tmp_path / "mono" / "en.txt", b"hello world .\n\x01\x02\x7f\ngood bye .\n")
     config = DataConfig(languages=["en"], data_dir=str(tmp_path), valid_size=1, cache_dir=str(tmp_path / "c"))
     corpora = load_corpora(config, sample_vocab_dir)
-    rows = [*corpora.mono_train["en"]["input_ids"], *corpora.mono_valid["en"]["input_ids"]]
+    rows = corpora.mono_train["en"].sentences() + corpora.mono_valid["en"].sentences()
     assert len(rows) == 2 and all(rows)
 
 
@@ -196,3 +211,45 @@ def test_output_dir_guard_without_run_json(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ConfigError, match="exists and is not a directory"):
         run_dir.check(_recipe(tmp_path, output_dir=str(tmp_path / "file")))
+
+
+def _compressed(kind: str, data: bytes) -> bytes:
+    import bz2
+    import gzip
+    import lzma
+
+    if kind == "zst":
+        zstandard = pytest.importorskip("zstandard")
+        return zstandard.ZstdCompressor().compress(data)
+    return {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[kind](data)
+
+
+@pytest.mark.parametrize("kind", ["gz", "bz2", "xz", "zst"])
+def test_compressed_corpora_read_like_plain_text(tmp_path, sample_vocab_dir, kind):
+    plain = (SAMPLE_DIR / "mono" / "en.txt").read_bytes()
+    path = write(
+        tmp_path / f"en.txt.{kind}", _compressed(kind, b"\xef\xbb\xbf" + plain.replace(b"\n", b"\r\n"))
+    )
+    assert read_text_lines(path) == read_text_lines(SAMPLE_DIR / "mono" / "en.txt")
+    stores = {}
+    for name, source in (("plain", SAMPLE_DIR / "mono" / "en.txt"), ("packed", path)):
+        config = DataConfig(languages=["en"], mono={"en": str(source)}, cache_dir=str(tmp_path / name))
+        stores[name] = load_corpora(config, sample_vocab_dir).mono_train["en"].sentences()
+    assert stores["packed"] == stores["plain"] and len(stores["plain"]) > 300
+
+
+def test_a_compressed_file_is_recognised_by_its_bytes_not_its_name(tmp_path):
+    import gzip
+
+    path = write(tmp_path / "corpus.txt", gzip.compress(b"un\ndeux\n"))
+    assert read_text_lines(path) == ["un", "deux"]
+
+
+def test_reading_streams_a_file_line_by_line(tmp_path):
+    from xlm_hf.data.textfiles import iter_text_lines
+
+    path = write(tmp_path / "a.txt", b"one\ntwo\n" + b"x" * 100 + b"\n\xff\n")
+    lines = iter_text_lines(path)
+    assert [next(lines), next(lines)] == ["one", "two"]  # read before the bad byte further on is seen
+    with pytest.raises(DataError, match=":4: invalid UTF-8"):
+        list(lines)

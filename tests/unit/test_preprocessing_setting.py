@@ -12,7 +12,7 @@ from transformers import XLMTokenizer
 
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.config import DataConfig, ModelConfig, VocabConfig, XnliConfig
-from xlm_hf.data import corpora
+from xlm_hf.data import corpora, tokenise
 from xlm_hf.errors import ConfigError
 from xlm_hf.fast_tokenizer import FastXLMTokenizer
 from xlm_hf.recipe_loader import build_section
@@ -157,7 +157,7 @@ def test_corpora_apply_the_recorded_setting(xlm_vocab_dir, tmp_path, fast):
     reference = XLMTokenizer.from_pretrained(str(xlm_vocab_dir))
     for lang, lines in DIFFERING.items():
         expected = {tuple(xlm_encode(reference, line, lang)) for line in lines}
-        assert {tuple(ids) for ids in data.mono_train[lang]["input_ids"]} == expected
+        assert {tuple(ids) for ids in data.mono_train[lang].sentences()} == expected
 
 
 def test_corpora_apply_a_recipe_setting_to_an_unrecorded_tokenizer(xlm_vocab_dir, tmp_path):
@@ -170,10 +170,10 @@ def test_corpora_apply_a_recipe_setting_to_an_unrecorded_tokenizer(xlm_vocab_dir
     unchosen = corpora.load_corpora(config, published)  # no record, no choice: hf, its own cache entries
     assert unchosen.cache_misses == 2
     for lang in DIFFERING:
-        assert chosen.mono_train[lang]["input_ids"] == recorded.mono_train[lang]["input_ids"]
-        assert unchosen.mono_train[lang]["input_ids"] != recorded.mono_train[lang]["input_ids"]
-    ignored = corpora.encode(DIFFERING["en"], str(xlm_vocab_dir), "en", preprocessing="hf")  # the record wins
-    assert ignored == corpora.encode(DIFFERING["en"], str(xlm_vocab_dir), "en")
+        assert chosen.mono_train[lang].sentences() == recorded.mono_train[lang].sentences()
+        assert unchosen.mono_train[lang].sentences() != recorded.mono_train[lang].sentences()
+    ignored = tokenise.encode(DIFFERING["en"], str(xlm_vocab_dir), "en", preprocessing="hf")  # the record wins
+    assert ignored == tokenise.encode(DIFFERING["en"], str(xlm_vocab_dir), "en")
 
 
 def test_xnli_rows_are_encoded_with_the_setting(xlm_vocab_dir, tmp_path):

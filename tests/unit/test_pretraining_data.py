@@ -6,7 +6,8 @@ import pytest
 
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.config import DataConfig
-from xlm_hf.data.corpora import corpus_names, load_corpora
+from xlm_hf.data.corpora import load_corpora
+from xlm_hf.data.inputs import corpus_names
 from xlm_hf.data.pretraining import build_pretraining_data, tlm_directions
 from xlm_hf.data.streams import tlm_example
 
@@ -47,12 +48,19 @@ def test_tlm_trains_the_listed_directions_each_corpus_read_once(sample_data, sam
     assert list(tlm) == ["en-fr", "fr-en", "de-en"]
     assert [v.name for v in data.validation if v.objective == "tlm"] == ["en-fr", "fr-en", "de-en"]
     lang2id = sample_tokenizer.lang2id
-    en, fr = corpora.para_train["en-fr"][0]["ids1"], corpora.para_train["en-fr"][0]["ids2"]
-    assert tlm["en-fr"].examples[0] == tlm_example(en, fr, lang2id["en"], lang2id["fr"])
-    assert tlm["fr-en"].examples[0] == tlm_example(fr, en, lang2id["fr"], lang2id["en"])
-    de, en = corpora.para_train["de-en"][0]["ids1"], corpora.para_train["de-en"][0]["ids2"]
-    assert tlm["de-en"].examples[0]["langs"][1] == lang2id["de"]
-    assert tlm["de-en"].examples[0] == tlm_example(de, en, lang2id["de"], lang2id["en"])
+    def first_pair(corpus):
+        store = corpora.para_train[corpus]
+        return store.ids1[0].tolist(), store.ids2[0].tolist()
+
+    def example(source):
+        return {key: value.tolist() for key, value in source.examples[0].items()}
+
+    en, fr = first_pair("en-fr")
+    assert example(tlm["en-fr"]) == tlm_example(en, fr, lang2id["en"], lang2id["fr"])
+    assert example(tlm["fr-en"]) == tlm_example(fr, en, lang2id["fr"], lang2id["en"])
+    de, en = first_pair("de-en")
+    assert example(tlm["de-en"])["langs"][1] == lang2id["de"]
+    assert example(tlm["de-en"]) == tlm_example(de, en, lang2id["de"], lang2id["en"])
     # the xlm mixture weighs a direction by its corpus's pairs, a language by its sentences
     assert tlm["en-fr"].n_sentences == tlm["fr-en"].n_sentences == len(tlm["en-fr"].examples) > 0
     mlm = {s.name: s for s in data.sources if s.objective == "mlm"}

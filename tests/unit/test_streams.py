@@ -8,14 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from xlm_hf.data.batches import length_batches
 from xlm_hf.data.collators import CausalCollator, MaskingCollator
+from xlm_hf.data.store import PairStore, TokenStore
 from xlm_hf.data.streams import (
     MixtureBatches,
-    filter_pairs,
-    length_batches,
+    TlmExamples,
     mixture_probabilities,
     pack_stream,
     packing_efficiency,
+    select_pairs,
     stream_source,
     tlm_source,
 )
@@ -33,11 +35,19 @@ def test_stream_is_sentences_joined_by_eos_cut_into_blocks():
 
 
 def test_long_pairs_dropped_or_truncated():
-    a, b = [[5] * 3, [6] * 9, [7] * 2], [[8] * 2, [9], [10] * 8]
-    ids1, ids2, n_long = filter_pairs(a, b, max_len=5, long_pairs="drop")
-    assert (ids1, ids2, n_long) == ([[5] * 3], [[8] * 2], 2)
-    ids1, ids2, n_long = filter_pairs(a, b, max_len=5, long_pairs="truncate")
-    assert [len(x) for x in ids1] == [3, 5, 2] and [len(x) for x in ids2] == [2, 1, 5] and n_long == 2
+    a, b = [[5] * 3, [6] * 9, [7] * 2, []], [[8] * 2, [9], [10] * 8, [11]]
+    pairs = PairStore(TokenStore.from_sentences(a), TokenStore.from_sentences(b))
+    rows, lengths, n_long = select_pairs(pairs, max_len=5, long_pairs="drop")
+    assert (rows.tolist(), lengths.tolist(), n_long) == ([0], [3 + 2 + 4], 2)  # an empty side: no pair
+    rows, lengths, n_long = select_pairs(pairs, max_len=5, long_pairs="truncate")
+    assert (rows.tolist(), lengths.tolist(), n_long) == ([0, 1, 2], [9, 5 + 1 + 4, 2 + 5 + 4], 2)
+    examples = TlmExamples(pairs, (0, 1), max_len=5)
+    assert [len(examples[r]["input_ids"]) for r in rows] == lengths.tolist()
+    assert examples[1]["input_ids"].tolist() == [1, 6, 6, 6, 6, 6, 1, 1, 9, 1]
+    backwards = TlmExamples(pairs, (1, 0), max_len=5, first=2)[1]
+    assert backwards["input_ids"].tolist() == [1, 9, 1, 1, 6, 6, 6, 6, 6, 1]
+    assert backwards["langs"].tolist() == [1] * 3 + [0] * 7
+    assert backwards["position_ids"].tolist() == [0, 1, 2, 0, 1, 2, 3, 4, 5, 6]
 
 
 def test_length_batches_group_similar_lengths_under_a_token_budget():
@@ -132,6 +142,7 @@ def test_one_pass_shows_every_example_once_across_ranks(world):
             per_rank.append(set(rows))
             seen.update(rows)
         expected = {tuple(x[x != 2].tolist()) for x in source.collate(list(source.examples))["input_ids"]}
+        assert len(expected) == len(source.examples)
         assert set(seen) == expected and set(seen.values()) == {1}, source.name
         assert all(a.isdisjoint(b) for i, a in enumerate(per_rank) for b in per_rank[i + 1 :])
 

@@ -1,78 +1,77 @@
-"""Monolingual and parallel corpora: read, tokenise once per language, cache, hold out validation.
+"""The corpora of a recipe: inputs checked, tokenised once into the token store, opened mapped.
 
-Sources, per language (mono) or pair (para):
-- the data directory convention: ``DIR/mono/<lang>.txt``, ``DIR/para/<l1>-<l2>.<l1>`` / ``.<l2>``;
-- explicit files or globs (``data.mono.en: corpus/en-*.txt``; ``data.para.en-fr: [a.en, a.fr]``);
-- hub datasets ``hf:<name>[:<config>]`` (text column ``data.text_column``; parallel: ``translation``).
+inputs (`inputs`: files, globs, hub) → tokenise (`tokenise`: worker processes) → store (`store`:
+mapped files) → what `pretraining` makes of them (streams, TLM pairs, batches).
 
-Each language is tokenised with its own ``lang=`` by a batched ``Dataset.map`` and saved under a
-key of (inputs, tokenizer, split settings): a second run with the same inputs reuses it. Several
-languages (and pairs) to tokenise are shared out, largest first, to a pool of ``data.num_proc``
-forked processes (by default one per core, at most 8, once they hold 20k lines or more); a single
-language is split over that many ``Dataset.map`` workers instead (by default one per 25k lines).
-Tokenisation uses `FastXLMTokenizer` (the same ids as `XLMTokenizer`, several times faster)
-unless ``data.fast_tokenizer`` is false, with the tokenizer's pre-processing (``hf`` or ``xlm``:
-what its directory records, or what the recipe's ``model.preprocessing`` says).
-A cache entry is written to a temporary folder and renamed, so an interrupted run leaves none.
+Each language (mono) and pair (para) is one store entry, keyed by its inputs (paths, sizes and
+times, or the hub name), the tokenizer and the split settings: a later run with the same inputs
+maps it without reading any text. A missing entry is built as its inputs are read: every line
+is tokenised (all of one language's lines shared out to the workers in chunks, in order), then a
+seeded hold-out of lines becomes the valid split and the rest the train split.
+
+Nothing is written before every input has been checked and the cache is known to be writable;
+an input found bad while it is read (an invalid byte deep in a large file) stops the run, and the
+entries this run had already added are removed again: a failure leaves the cache as it was. A
+stopped run (SIGTERM, Ctrl-C) keeps the entries it finished and none half-written, so the next
+run continues from there.
 """
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import logging
 import os
 import random
 import shutil
-import signal
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset, DatasetDict, load_from_disk
+import numpy as np
 
 from xlm_hf.config import DataConfig
-from xlm_hf.data.textfiles import BLANK_CHARS, non_blank_lines, read_text_lines
-from xlm_hf.errors import ConfigError, one_line
-from xlm_hf.text import use_preprocessing, xlm_encode
+from xlm_hf.data.inputs import (
+    Inputs,
+    input_bytes,
+    input_fingerprint,
+    is_hub,
+    mono_lines,
+    no_token_error,
+    parallel_lines,
+    resolve_inputs,
+)
+from xlm_hf.data.store import (
+    LineTokens,
+    PairStore,
+    TokenStore,
+    check_writable,
+    commit,
+    is_entry,
+    remove_stale_temporaries,
+    temporary_folder,
+    token_dtype,
+    write_meta,
+    write_selection,
+)
+from xlm_hf.data.tokenise import Progress, Tokeniser, chunks, load_tokenizer, process_count, stop_on_sigterm
+from xlm_hf.errors import ConfigError, DataError, XlmHfError
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "4"
-HUB_PREFIX = "hf:"
-#: By default, a worker process per this many lines, at most one per core: each worker starts
-#: with an empty word cache, which costs about a second, and a fork, shards and a merge.
-MIN_LINES_PER_PROCESS = 25_000
-MAX_AUTO_PROCESSES = 8
-WARM_UP_LINES = 2000
-#: By default, languages are tokenised side by side once those to do hold this many lines: below
-#: it, forking and saving from several processes costs more than it saves.
-MIN_LINES_FOR_POOL = 20_000
-
-# Set in a pool worker: it tokenises its language in-process (a daemonic worker cannot fork).
-_IN_POOL_WORKER = False
-# The jobs a forked pool worker builds, inherited by fork (closures cannot be pickled).
-_POOL_JOBS: list[tuple[dict[str, Any], Path, Callable[[], DatasetDict]]] = []
-
-
-def hub_load_dataset(*args: Any, **kwargs: Any) -> Any:
-    """The real hub path (`datasets.load_dataset`); tests replace this seam with a fake."""
-    import datasets
-
-    return datasets.load_dataset(*args, **kwargs)
+CACHE_VERSION = "5"  # 5: the memory-mapped token store (4 and before: Arrow datasets)
 
 
 @dataclass
 class Corpora:
-    """Token ids per language (``input_ids``) and per pair (``ids1``, ``ids2``), train and valid."""
+    """Token stores per language (train and valid) and per pair, and the entry folder of each
+    (``mono.en``, ``para.en-fr``), where start-up indices are kept beside the store."""
 
-    mono_train: dict[str, Dataset] = field(default_factory=dict)
-    mono_valid: dict[str, Dataset] = field(default_factory=dict)
-    para_train: dict[str, Dataset] = field(default_factory=dict)
-    para_valid: dict[str, Dataset] = field(default_factory=dict)
+    mono_train: dict[str, TokenStore] = field(default_factory=dict)
+    mono_valid: dict[str, TokenStore] = field(default_factory=dict)
+    para_train: dict[str, PairStore] = field(default_factory=dict)
+    para_valid: dict[str, PairStore] = field(default_factory=dict)
+    folders: dict[str, Path] = field(default_factory=dict)
     cache_hits: int = 0
     cache_misses: int = 0
 
@@ -81,288 +80,19 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XLM_HF_CACHE", Path.home() / ".cache" / "xlm_hf"))
 
 
-# ----------------------------------------------------------------------------- sources
+def cache_location(config: DataConfig) -> tuple[Path, str]:
+    """The cache folder and the key that names it in messages."""
+    if config.cache_dir:
+        return Path(config.cache_dir), "data.cache_dir"
+    return default_cache_dir(), "data.cache_dir (default: $XLM_HF_CACHE or ~/.cache/xlm_hf)"
 
 
-def mono_sources(config: DataConfig) -> dict[str, list[str]]:
-    """Text sources per language for MLM/CLM (explicit entries win over the data directory)."""
-    _check_data_dir(config)
-    sources = {}
-    for lang in config.languages:
-        if lang in config.mono:
-            sources[lang] = _expand(config.mono[lang], f"data.mono.{lang}")
-        elif config.data_dir is not None:
-            path = Path(config.data_dir) / "mono" / f"{lang}.txt"
-            if not path.is_file():
-                raise ConfigError(f"data.data_dir: {path} does not exist (needed for {lang!r})")
-            sources[lang] = [str(path)]
-    return sources
-
-
-def para_sources(config: DataConfig) -> dict[str, list[str]]:
-    """Sources per parallel corpus: [l1 file, l2 file] or [hf:...]; found in DIR/para when not
-    explicit. One corpus per pair of languages, however many TLM directions read it."""
-    if "tlm" not in config.objectives:
-        return {}
-    _check_data_dir(config)
-    if config.tlm_pairs is not None:
-        pairs = corpus_names(config.tlm_pairs, list(config.para))
-    else:
-        pairs = list(config.para) or _pairs_in_dir(config)
-        if not pairs:
-            raise ConfigError(
-                f"data.tlm_pairs: no parallel files among {config.languages} in {config.data_dir}/para"
-            )
-    sources = {}
-    for pair in pairs:
-        l1, l2 = pair.split("-")
-        if pair in config.para:
-            files = config.para[pair]
-        else:
-            para_dir = Path(config.data_dir or ".") / "para"
-            stem = pair if (para_dir / f"{pair}.{l1}").exists() else f"{l2}-{l1}"
-            files = [str(para_dir / f"{stem}.{l1}"), str(para_dir / f"{stem}.{l2}")]
-        if not (len(files) == 1 and files[0].startswith(HUB_PREFIX)) and len(files) != 2:
-            raise ConfigError(f"data.para.{pair}: give [<{l1} file>, <{l2} file>] or [hf:<name>:<config>]")
-        for f in files:
-            if not f.startswith(HUB_PREFIX) and not Path(f).is_file():
-                raise ConfigError(f"data.para.{pair}: {f} does not exist")
-        sources[pair] = files
-    return sources
-
-
-def corpus_names(directions: list[str], para_names: list[str]) -> list[str]:
-    """The corpora that TLM `directions` read, one per pair of languages: named as in `data.para`
-    when it lists the pair (in either order), else as the first direction that uses it.
-
-    >>> corpus_names(["en-fr", "fr-en", "de-en"], ["fr-en"])
-    ['fr-en', 'de-en']
-    """
-    named = {frozenset(name.split("-")): name for name in para_names}
-    out: dict[frozenset[str], str] = {}
-    for direction in directions:
-        langs = frozenset(direction.split("-"))
-        out.setdefault(langs, named.get(langs, direction))
-    return list(out.values())
-
-
-def _check_data_dir(config: DataConfig) -> None:
-    if config.data_dir is not None and not Path(config.data_dir).is_dir():
-        raise ConfigError(f"data.data_dir: {config.data_dir} is not a directory")
-
-
-def check_coverage(config: DataConfig, mono: dict[str, list[str]], para: dict[str, list[str]]) -> None:
-    """Every language of the recipe must have some training text: mono, or a side of a TLM pair."""
-    covered = set(mono) | {lang for pair in para for lang in pair.split("-")}
-    missing = [lang for lang in config.languages if lang not in covered]
-    if missing:
-        raise ConfigError(
-            f"data.languages: no data for {missing} (no monolingual text is read for "
-            f"{config.objectives} and no TLM pair uses them)"
-        )
-
-
-def resolve_sources(config: DataConfig) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """(mono, para) sources of `config`, every language covered: files found, nothing read yet."""
-    needs_mono = any(o in ("mlm", "clm") for o in config.objectives)
-    mono, para = (mono_sources(config) if needs_mono else {}), para_sources(config)
-    check_coverage(config, mono, para)
-    return mono, para
-
-
-def _pairs_in_dir(config: DataConfig) -> list[str]:
-    if config.data_dir is None:
-        return []
-    found = []
-    for path in sorted((Path(config.data_dir) / "para").glob("*-*.*")):
-        pair, lang = path.stem, path.suffix[1:]
-        l1, l2 = pair.split("-", 1)
-        if lang == l1 and l1 in config.languages and l2 in config.languages:
-            found.append(pair)
-    return found
-
-
-def _expand(spec: str, key: str) -> list[str]:
-    if spec.startswith(HUB_PREFIX):
-        return [spec]
-    matches = sorted(glob.glob(spec))
-    if not matches:
-        raise ConfigError(f"{key}: no file matches {spec}")
-    return matches
-
-
-def read_text(paths: list[str], key: str, text_column: str = "text") -> list[str]:
-    """Non-blank stripped lines of files (see `textfiles`), or the text column of a hub dataset."""
-    if paths[0].startswith(HUB_PREFIX):  # documents (Wikipedia articles) become one line per paragraph
-        texts = _hub_column(_hub_split(paths[0], key), text_column, f"{key} (data.text_column)")
-        return [s for t in texts if t for s in (p.strip() for p in t.split("\n")) if s]
-    return non_blank_lines(paths)
-
-
-def read_parallel(files: list[str], pair: str) -> tuple[list[str], list[str]]:
-    """Aligned sentence lists; files must have the same number of lines (blank lines included);
-    a pair is dropped when either side is blank, so the two sides stay aligned."""
-    l1, l2 = pair.split("-")
-    if files[0].startswith(HUB_PREFIX):
-        rows = _hub_column(_hub_split(files[0], f"data.para.{pair}"), "translation", f"data.para.{pair}")
-        if rows and not {l1, l2} <= set(rows[0]):
-            raise ConfigError(f"data.para.{pair}: translations hold {sorted(rows[0])}, not {l1} and {l2}")
-        src, tgt = [r[l1] for r in rows], [r[l2] for r in rows]
-    else:
-        src, tgt = (read_text_lines(f) for f in files)
-        if len(src) != len(tgt):
-            raise ConfigError(
-                f"data.para.{pair}: {files[0]} has {len(src)} lines but {files[1]} has {len(tgt)}; "
-                "parallel files must be line-aligned"
-            )
-    stripped = ((a.strip(BLANK_CHARS), b.strip(BLANK_CHARS)) for a, b in zip(src, tgt))
-    kept = [(a, b) for a, b in stripped if a and b]
-    if not kept:
-        raise ConfigError(f"data.para.{pair}: no sentence pairs in {', '.join(files)}")
-    return [a for a, _ in kept], [b for _, b in kept]
-
-
-def _hub_column(dataset: Any, column: str, key: str) -> Any:
-    if column not in dataset.column_names:
-        raise ConfigError(
-            f"{key}: the hub dataset has no column {column!r} (columns: {dataset.column_names})"
-        )
-    return dataset[column]
-
-
-def _hub_split(spec: str, key: str) -> Any:
-    parts = spec[len(HUB_PREFIX) :].split(":")
-    if not parts[0] or len(parts) > 2:
-        raise ConfigError(f"{key}: hub sources are hf:<name>[:<config>], got {spec!r}")
-    name, config_name = parts[0], (parts[1] if len(parts) == 2 else None)
-    try:
-        return hub_load_dataset(name, config_name, split="train")
-    except (OSError, ValueError) as err:  # not found, offline, no such config (ConnectionError is an OSError)
-        raise ConfigError(f"{key}: cannot load the hub dataset {spec!r} ({one_line(err)})") from None
-
-
-# ----------------------------------------------------------------------------- tokenisation
-
-
-_TOKENIZERS: dict[tuple[str, bool, str | None], Any] = {}
-
-
-def _tokenizer(tokenizer_dir: str, fast: bool = True, preprocessing: str | None = None) -> Any:
-    """The tokenizer of `tokenizer_dir`; `preprocessing` is used if the directory records none."""
-    if (tokenizer_dir, fast, preprocessing) not in _TOKENIZERS:
-        if fast:
-            from xlm_hf.fast_tokenizer import FastXLMTokenizer as tokenizer_class
-        else:
-            from transformers import XLMTokenizer as tokenizer_class
-
-        tokenizer = tokenizer_class.from_pretrained(tokenizer_dir)
-        use_preprocessing(tokenizer, preprocessing, "model.preprocessing")
-        _TOKENIZERS[tokenizer_dir, fast, preprocessing] = tokenizer
-    return _TOKENIZERS[tokenizer_dir, fast, preprocessing]
-
-
-def encode(
-    texts: list[str], tokenizer_dir: str, lang: str, fast: bool = True, preprocessing: str | None = None
-) -> list[list[int]]:
-    """Token ids with `lang`'s own pre-processing, no special tokens (streams add `</s>`).
-
-    `fast` gives the same ids as the reference (`xlm_encode` with `XLMTokenizer`), only sooner.
-    `preprocessing`: ``hf`` or ``xlm`` where the tokenizer directory records none (else ignored).
-    """
-    tok = _tokenizer(tokenizer_dir, fast, preprocessing)
-    if fast:
-        return [tok.encode_text(t, lang) for t in texts]
-    return [xlm_encode(tok, t, lang) for t in texts]
-
-
-def _encode_batch(
-    batch: dict[str, list],
-    tokenizer_dir: str,
-    columns: dict[str, tuple[str, str]],
-    fast: bool = True,
-    preprocessing: str | None = None,
-) -> dict:
-    """Token ids per output column; rows where any column encodes to no token at all (a line of
-    control characters only) are dropped, from every column at once so pairs stay aligned."""
-    out = {
-        name: encode(batch[col], tokenizer_dir, lang, fast, preprocessing)
-        for name, (col, lang) in columns.items()
-    }
-    keep = [i for i in range(len(next(iter(out.values())))) if all(ids[i] for ids in out.values())]
-    return {name: [ids[i] for i in keep] for name, ids in out.items()}
-
-
-def process_count(num_proc: int | None, lines: int) -> int | None:
-    """`Dataset.map` workers for `lines` lines, or None for the main process.
-
-    An explicit `num_proc` is used when there are at least two lines per process; by default
-    there is one per core (at most 8) and per `MIN_LINES_PER_PROCESS` lines.
-    """
-    if _IN_POOL_WORKER:
-        return None
-    if num_proc is None:
-        num_proc = min(available_cores(), MAX_AUTO_PROCESSES, lines // MIN_LINES_PER_PROCESS)
-    elif lines < 2 * num_proc:
-        return None
-    return num_proc if num_proc > 1 else None
-
-
-def available_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def pool_size(num_proc: int | None, job_lines: list[int]) -> int | None:
-    """Processes that tokenise whole languages side by side (`job_lines`: the lines of each
-    language or pair to do), or None to do them one by one. By default (`num_proc` None) one per
-    core, at most `MAX_AUTO_PROCESSES`, once the jobs hold `MIN_LINES_FOR_POOL` lines."""
-    if _IN_POOL_WORKER or len(job_lines) < 2:
-        return None
-    if num_proc is None:
-        if sum(job_lines) < MIN_LINES_FOR_POOL:
-            return None
-        num_proc = min(available_cores(), MAX_AUTO_PROCESSES)
-    size = min(num_proc, len(job_lines))
-    return size if size > 1 else None
-
-
-def _exit(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _init_pool_worker() -> None:
-    """A pool worker tokenises in-process, and leaves on SIGTERM (a scheduler stopping the job)
-    through `SystemExit`, so that an entry it is writing removes its temporary folder; a handler
-    inherited from the parent (a run's graceful stop) would keep it running."""
-    global _IN_POOL_WORKER
-    _IN_POOL_WORKER = True
-    signal.signal(signal.SIGTERM, _exit)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _build_in_worker(index: int) -> str:
-    key, cache_dir, build = _POOL_JOBS[index]
-    cached_tokenise(key, cache_dir, build)
-    return key["name"]
-
-
-def build_in_pool(jobs: list[tuple[dict[str, Any], Path, Callable[[], DatasetDict]]], processes: int) -> None:
-    """Build and cache every job in `processes` forked workers, in the given order (the caller puts
-    the largest first). A worker's error is raised here once the jobs already running have finished
-    (their entries are complete) and the others are cancelled: no worker is killed mid-write."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    _POOL_JOBS[:] = jobs
-    executor = ProcessPoolExecutor(
-        processes, mp_context=multiprocessing.get_context("fork"), initializer=_init_pool_worker
-    )
-    try:
-        futures = [executor.submit(_build_in_worker, index) for index in range(len(jobs))]
-        for future in as_completed(futures):
-            logger.info("tokenised %s", future.result())
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
-        _POOL_JOBS.clear()
+def check_cache_dir(config: DataConfig) -> None:
+    """A cache folder that does not exist must be creatable (checked before a vocabulary is learned);
+    an existing one may be read-only as long as it holds every entry (see `load_corpora`)."""
+    path, key = cache_location(config)
+    if not path.is_dir():
+        check_writable(path, key)
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
@@ -374,72 +104,227 @@ def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _source_fingerprint(paths: list[str]) -> list:
-    out = []
-    for p in paths:
-        if p.startswith(HUB_PREFIX):
-            out.append(p)
-        else:
-            stat = os.stat(p)
-            out.append([os.path.abspath(p), stat.st_size, stat.st_mtime_ns])
-    return out
-
-
-def split_indices(n: int, valid_size: float, max_valid: int, seed: int | str) -> tuple[list[int], list[int]]:
-    """Seeded (train, valid) line indices; valid_size < 1 is a fraction, >= 1 a count."""
+def held_out_rows(n: int, valid_size: float, max_valid: int, seed: int | str) -> np.ndarray:
+    """The seeded valid rows among `n` lines, sorted; valid_size < 1 is a fraction, >= 1 a count."""
     order = list(range(n))
     random.Random(seed).shuffle(order)
     n_valid = int(n * valid_size) if valid_size < 1 else int(valid_size)
     n_valid = max(1, min(n_valid, max_valid, n - 1)) if n > 1 else 0
-    return sorted(order[n_valid:]), sorted(order[:n_valid])
+    return np.sort(np.asarray(order[:n_valid], dtype=np.int64))
+
+
+def split_rows(n: int, valid_size: float, max_valid: int, seed: int | str) -> tuple[np.ndarray, np.ndarray]:
+    """(train, valid) rows of `n` lines: the seeded hold-out and the rest, both sorted."""
+    valid = held_out_rows(n, valid_size, max_valid, seed)
+    train = np.ones(n, dtype=bool)
+    train[valid] = False
+    return np.flatnonzero(train), valid
 
 
 def _digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def is_cached(key: dict[str, Any], cache_dir: Path) -> bool:
-    return (cache_dir / _digest(key) / "dataset_dict.json").exists()
+@dataclass
+class Job:
+    """One store entry to open, or to build when missing."""
+
+    kind: str  # mono, para
+    target: str  # a language or a pair
+    key: dict[str, Any]
+    inputs: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}.{self.target}"
+
+    @property
+    def digest(self) -> str:
+        return _digest(self.key)
 
 
-def cached_tokenise(
-    key: dict[str, Any],
-    cache_dir: Path,
-    build: Callable[[], DatasetDict],
-) -> DatasetDict:
-    """Load the DatasetDict stored under `key`, or build, store atomically and return it."""
-    digest = _digest(key)
-    target = cache_dir / digest
-    if is_cached(key, cache_dir):
-        logger.info("reusing tokenised %s from %s", key["name"], target)
-        return load_from_disk(str(target))
-    data = build()
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = None
-    try:  # made inside the try: a SystemExit right after it still removes it
-        tmp = Path(tempfile.mkdtemp(prefix=f".{digest}.", dir=cache_dir))
-        data.save_to_disk(str(tmp))
-        (tmp / "key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+class Builder:
+    """Builds the entries of one run: tokenises each input into a build folder, then writes its
+    train and valid stores (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: DataConfig,
+        inputs: Inputs,
+        tokenizer_dir: str,
+        seed: int,
+        preprocessing: str | None = None,
+    ) -> None:
+        self.config, self.inputs, self.tokenizer_dir, self.seed = config, inputs, tokenizer_dir, seed
+        self.preprocessing = preprocessing  # the recipe's choice, for a directory that records none
+        self.dtype = token_dtype(len(load_tokenizer(tokenizer_dir, config.fast_tokenizer, preprocessing)))
+
+    def tokenise(
+        self, rows, langs: list[str], outputs: list[LineTokens], tokeniser: Tokeniser, progress: Progress
+    ) -> None:
+        """Tokenise `rows` (tuples, one text per column) in chunks into `outputs`, in order."""
+        fast = self.config.fast_tokenizer
+        jobs = (
+            (
+                self.tokenizer_dir,
+                fast,
+                self.preprocessing,
+                [(lang, list(texts)) for lang, texts in zip(langs, zip(*chunk))],
+            )
+            for chunk in chunks(rows)
+        )
+        for result in tokeniser.map(jobs):
+            for output, (ids, lengths) in zip(outputs, result):
+                output.append(ids, lengths)
+            progress.tokenised(len(result[0][1]))
+        for output in outputs:
+            output.close()
+
+    def split(
+        self,
+        rows,
+        langs: list[str],
+        names: list[str],
+        folder: Path,
+        seed: str,
+        tokeniser: Tokeniser,
+        progress,
+    ) -> tuple[list[LineTokens], int, np.ndarray, np.ndarray]:
+        """(token columns, lines read, train rows, valid rows into the columns) of `rows`: the
+        seeded hold-out of the lines, and the rest (the first `max_lines_per_language` of it).
+
+        With that cap, the lines are first kept as text in the build folder and only the ones a
+        split uses are tokenised: a cap of 10k lines on a Wikipedia costs a read, not a
+        tokenisation, of the whole of it, with the same rows as without the shortcut."""
+        config, cap = self.config, self.config.max_lines_per_language
+        columns = [LineTokens(folder / f"lines.{name}", self.dtype) for name in names]
+        if cap is None:
+            self.tokenise(rows, langs, columns, tokeniser, progress)
+            n = columns[0].n_rows
+            train, valid = split_rows(n, config.valid_size, config.max_valid_lines, seed)
+            return columns, n, train, valid
+        texts = [folder / f"lines.{name}.txt" for name in names]
+        n = write_texts(rows, texts)
+        train, valid = split_rows(n, config.valid_size, config.max_valid_lines, seed)
+        needed = np.union1d(train[:cap], valid)
+        self.tokenise(read_texts(texts, needed), langs, columns, tokeniser, progress)
+        for path in texts:
+            path.unlink()
+        return columns, n, np.searchsorted(needed, train[:cap]), np.searchsorted(needed, valid)
+
+    def mono(self, lang: str, folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
+        config, paths = self.config, self.inputs.mono[lang]
+        where = self.inputs.keys[f"mono.{lang}"]
+        text = (
+            (line,) for line in mono_lines(paths, where, config.text_column, progress.read, self.inputs.hub)
+        )
+        if lang in self.inputs.mono_valid:  # no hold-out: every line trains, the valid files validate
+            lines = LineTokens(folder / "lines.input_ids", self.dtype)
+            self.tokenise(text, [lang], [lines], tokeniser, progress)
+            n = lines.n_rows
+            valid_lines = LineTokens(folder / "valid-lines.input_ids", self.dtype)
+            valid_key = f"data.mono_valid.{lang}"
+            valid_text = mono_lines(
+                self.inputs.mono_valid[lang], valid_key, config.text_column, progress.read, self.inputs.hub
+            )
+            self.tokenise(((line,) for line in valid_text), [lang], [valid_lines], tokeniser, progress)
+            train, valid = np.arange(n)[: config.max_lines_per_language], np.arange(valid_lines.n_rows)
+        else:
+            (lines,), n, train, valid = self.split(
+                text, [lang], ["input_ids"], folder, f"{self.seed}-{lang}", tokeniser, progress
+            )
+            valid_lines = lines
+        if n == 0:
+            raise ConfigError(f"{where}: no text for {lang!r} in {', '.join(paths)}")
+        if lines.n_tokens == 0:
+            raise no_token_error(paths)
+        splits = {}
+        for split, source, rows in (("train", lines, train), ("valid", valid_lines, valid)):
+            rows = _rows_with_tokens(rows, source)
+            write_selection(source, rows, folder / f"{split}.input_ids")
+            splits[split] = {"sentences": len(rows)}
+        for source in {id(lines): lines, id(valid_lines): valid_lines}.values():
+            source.remove()
+        return {"dtype": self.dtype.name, "columns": ["input_ids"], "splits": splits}
+
+    def para(self, pair: str, folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
+        files, key = self.inputs.para[pair], self.inputs.keys[f"para.{pair}"]
+        pairs = parallel_lines(files, pair, key, progress.read, self.inputs.hub)
+        names = ["ids1", "ids2"]
+        columns, n, train, valid = self.split(
+            pairs, pair.split("-"), names, folder, f"{self.seed}-{pair}", tokeniser, progress
+        )
+        if n == 0:
+            raise ConfigError(f"{key}: no sentence pairs in {', '.join(files)}")
+        splits = {}
+        for split, rows in (("train", train), ("valid", valid)):
+            rows = _rows_with_tokens(rows, *columns)
+            for name, column in zip(names, columns):
+                write_selection(column, rows, folder / f"{split}.{name}")
+            splits[split] = {"sentences": len(rows)}
+        if splits["train"]["sentences"] + splits["valid"]["sentences"] == 0:
+            raise DataError(
+                f"{', '.join(files)}: no pair gives tokens on both sides (control characters only)"
+            )
+        for column in columns:
+            column.remove()
+        return {"dtype": self.dtype.name, "columns": names, "splits": splits}
+
+
+def write_texts(rows, paths: list[Path]) -> int:
+    """Write each column of `rows` (tuples of texts) to its file, one JSON string a line (a hub
+    translation may hold a line break); returns the number of rows."""
+    files = [open(path, "w", encoding="utf-8") for path in paths]  # noqa: SIM115  (closed below)
+    n = 0
+    try:
+        for row in rows:
+            for f, text in zip(files, row):
+                f.write(json.dumps(text, ensure_ascii=False) + "\n")
+            n += 1
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return load_from_disk(str(target))
+        for f in files:
+            f.close()
+    return n
+
+
+def read_texts(paths: list[Path], rows: np.ndarray):
+    """The tuples of the rows `rows` (sorted) of the files `write_texts` wrote, in order."""
+    files = [open(path, encoding="utf-8") for path in paths]  # noqa: SIM115  (closed below)
+    try:
+        wanted = iter(rows.tolist())
+        next_row = next(wanted, None)
+        for number, lines in enumerate(zip(*files)):
+            if number == next_row:
+                yield tuple(json.loads(line) for line in lines)
+                next_row = next(wanted, None)
+    finally:
+        for f in files:
+            f.close()
+
+
+def _rows_with_tokens(rows: np.ndarray, *columns: LineTokens) -> np.ndarray:
+    """`rows` where every column gave some token: a line of control characters only gives none,
+    and is dropped from every column at once, so pairs stay aligned."""
+    keep = np.ones(len(rows), dtype=bool)
+    for column in columns:
+        keep &= column.arrays()[1][rows] > 0
+    return rows[keep]
 
 
 def load_corpora(
-    config: DataConfig, tokenizer_dir: str | Path, seed: int = 0, preprocessing: str | None = None
+    config: DataConfig,
+    tokenizer_dir: str | Path,
+    seed: int = 0,
+    inputs: Inputs | None = None,
+    preprocessing: str | None = None,
 ) -> Corpora:
-    """Tokenised train/valid sets for every language of `config` (and TLM pair), cached.
-
+    """The token stores of every language of `config` (and TLM pair), built when missing.
+    `inputs`: what `resolve_inputs` returned for `config` (found and checked again when None).
     `preprocessing`: the recipe's ``model.preprocessing`` (``hf`` or ``xlm``), for a tokenizer
-    directory that records none; a record wins (see `xlm_hf.text.use_preprocessing`).
-    """
+    directory that records none; a record wins (see `xlm_hf.text.use_preprocessing`)."""
     tokenizer_dir = str(tokenizer_dir)
-    cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
-    corpora = Corpora()
+    cache_dir, cache_key = cache_location(config)
+    inputs = inputs or resolve_inputs(config)
     base = {
         "version": CACHE_VERSION,
         "tokenizer": tokenizer_fingerprint(tokenizer_dir),
@@ -451,123 +336,101 @@ def load_corpora(
         # a recipe's choice, when given (the directory's own record is covered by the fingerprint)
         **({"preprocessing": preprocessing} if preprocessing else {}),
     }
-    mono, para = resolve_sources(config)
-    jobs: list[tuple[dict[str, Any], Callable[[], Any], Callable[[Any], DatasetDict], dict, dict]] = []
-    for lang, paths in mono.items():
-        valid_paths = (
-            _expand(config.mono_valid[lang], f"data.mono_valid.{lang}") if lang in config.mono_valid else None
-        )
+    jobs = []
+    for lang, paths in inputs.mono.items():
+        valid = inputs.mono_valid.get(lang)
         key = {
             **base,
             "name": f"mono.{lang}",
             "lang": lang,
-            "source": _source_fingerprint(paths),
-            "valid": _source_fingerprint(valid_paths) if valid_paths else None,
+            "inputs": input_fingerprint(paths),
+            "valid": input_fingerprint(valid) if valid else None,
         }
+        jobs.append(Job("mono", lang, key, paths + (valid or [])))
+    for pair, files in inputs.para.items():
+        key = {**base, "name": f"para.{pair}", "inputs": input_fingerprint(files)}
+        jobs.append(Job("para", pair, key, files))
 
-        def read_mono(lang=lang, paths=paths, valid_paths=valid_paths) -> tuple[list[str], list[str]]:
-            where = f"data.mono.{lang}" if lang in config.mono else "data.data_dir"
-            lines = read_text(paths, where, config.text_column)
-            if not lines:
-                raise ConfigError(f"{where}: no text for {lang!r} in {', '.join(paths)}")
-            if valid_paths:
-                return lines, read_text(valid_paths, f"data.mono_valid.{lang}", config.text_column)
-            tr, va = split_indices(len(lines), config.valid_size, config.max_valid_lines, f"{seed}-{lang}")
-            return [lines[i] for i in tr], [lines[i] for i in va]
-
-        def tokenise_mono(read: tuple[list[str], list[str]], lang=lang) -> DatasetDict:
-            train, valid = read
-            if config.max_lines_per_language:
-                train = train[: config.max_lines_per_language]
-            return _tokenise_dict(
-                {"train": {"text": train}, "valid": {"text": valid}},
-                tokenizer_dir,
-                {"input_ids": ("text", lang)},
-                config.num_proc,
-                f"mono {lang}",
-                config.fast_tokenizer,
-                preprocessing,
-            )
-
-        jobs.append((key, read_mono, tokenise_mono, corpora.mono_train, corpora.mono_valid))
-
-    for pair, files in para.items():
-        key = {**base, "name": f"para.{pair}", "source": _source_fingerprint(files)}
-
-        def read_para(pair=pair, files=files) -> tuple[list[str], list[str]]:
-            return read_parallel(files, pair)
-
-        def tokenise_para(read: tuple[list[str], list[str]], pair=pair) -> DatasetDict:
-            (src, tgt), (l1, l2) = read, pair.split("-")
-            tr, va = split_indices(len(src), config.valid_size, config.max_valid_lines, f"{seed}-{pair}")
-            if config.max_lines_per_language:
-                tr = tr[: config.max_lines_per_language]
-            splits = {
-                name: {"src": [src[i] for i in idx], "tgt": [tgt[i] for i in idx]}
-                for name, idx in (("train", tr), ("valid", va))
-            }
-            return _tokenise_dict(
-                splits,
-                tokenizer_dir,
-                {"ids1": ("src", l1), "ids2": ("tgt", l2)},
-                config.num_proc,
-                f"para {pair}",
-                config.fast_tokenizer,
-                preprocessing,
-            )
-
-        jobs.append((key, read_para, tokenise_para, corpora.para_train, corpora.para_valid))
-
-    # every local file that must be tokenised is read once first (UTF-8, not empty, parallel files
-    # aligned): a bad file stops the run before any cache entry is written
-    pending: list[tuple[int, tuple[dict[str, Any], Path, Callable[[], DatasetDict]]]] = []
-    for key, read, tokenise, *_ in jobs:
-        if is_cached(key, cache_dir):
-            continue
-        local = all(isinstance(source, list) for source in key["source"])  # hub sources are names
-        lines = len(read()[0]) if local else 0  # a hub corpus's size is not known before loading
-        pending.append((lines, (key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()))))
-    processes = pool_size(config.num_proc, [lines for lines, _ in pending])
-    if processes:
-        build_in_pool([job for _, job in sorted(pending, key=lambda item: -item[0])], processes)
-    for key, read, tokenise, train, valid in jobs:
-        data = cached_tokenise(key, cache_dir, lambda read=read, tokenise=tokenise: tokenise(read()))
-        name = key["name"].split(".", 1)[1]
-        train[name], valid[name] = data["train"], data["valid"]
-    corpora.cache_misses, corpora.cache_hits = len(pending), len(jobs) - len(pending)
+    missing = [job for job in jobs if not is_entry(cache_dir / job.digest)]
+    if missing:
+        build_entries(
+            missing, Builder(config, inputs, tokenizer_dir, seed, preprocessing), cache_dir, cache_key
+        )
+    corpora = Corpora(cache_misses=len(missing), cache_hits=len(jobs) - len(missing))
+    for job in jobs:
+        folder = cache_dir / job.digest
+        corpora.folders[job.name] = folder
+        if job.kind == "mono":
+            corpora.mono_train[job.target] = TokenStore.open(folder / "train.input_ids")
+            corpora.mono_valid[job.target] = TokenStore.open(folder / "valid.input_ids")
+        else:
+            for split, out in (("train", corpora.para_train), ("valid", corpora.para_valid)):
+                out[job.target] = PairStore(
+                    *(TokenStore.open(folder / f"{split}.{c}") for c in ("ids1", "ids2"))
+                )
+        if job not in missing:
+            logger.info("reusing tokenised %s from %s", job.name, folder)
     return corpora
 
 
-def _tokenise_dict(
-    splits: dict[str, dict[str, list[str]]],
-    tokenizer_dir: str,
-    columns: dict[str, tuple[str, str]],
-    num_proc: int | None,
-    desc: str,
-    fast: bool = True,
-    preprocessing: str | None = None,
-) -> DatasetDict:
-    out = {}
-    for name, cols in splits.items():
-        ds = Dataset.from_dict(cols)
-        processes = process_count(num_proc, len(ds))
-        if processes:  # workers are forked: load the tokenizer here, and fill its word cache with
-            # the words of a few lines, rather than have every worker start cold
-            for column, lang in columns.values():
-                encode(cols[column][:WARM_UP_LINES], tokenizer_dir, lang, fast, preprocessing)
-        out[name] = ds.map(
-            _encode_batch,
-            batched=True,
-            batch_size=256,
-            num_proc=processes,
-            remove_columns=list(cols),
-            fn_kwargs={
-                "tokenizer_dir": tokenizer_dir,
-                "columns": columns,
-                "fast": fast,
-                "preprocessing": preprocessing,
-            },
-            desc=f"tokenise {desc} ({name})",
-            load_from_cache_file=False,
-        )
-    return DatasetDict(out)
+def build_entries(jobs: list[Job], builder: Builder, cache_dir: Path, cache_key: str) -> None:
+    """Build and commit every entry of `jobs`, one after the other, with one pool of workers and
+    one progress bar. On a bad input the entries committed here are removed again."""
+    try:
+        check_writable(cache_dir, cache_key)
+    except ConfigError as err:
+        if cache_dir.is_dir():  # a read-only store serves runs that find every entry in it
+            raise ConfigError(
+                f"{err}; it lacks {', '.join(j.name for j in jobs)} (see the README: the store)"
+            ) from None
+        raise
+    created = _first_missing(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(cache_dir)
+    hub = any(is_hub(path) for job in jobs for path in job.inputs)
+    total = sum(input_bytes(job.inputs) for job in jobs)
+    processes = process_count(builder.config.num_proc, None if hub else total)
+    committed: list[Path] = []
+    progress = Progress(total if not hub else None)
+    try:
+        with stop_on_sigterm(), Tokeniser(processes) as tokeniser:
+            for job in jobs:
+                progress.describe(job.name)
+                folder = temporary_folder(cache_dir, job.digest)
+                try:  # the folder is removed however this ends; a finished one is renamed first
+                    build = builder.mono if job.kind == "mono" else builder.para
+                    store = build(job.target, folder, tokeniser, progress)
+                    write_meta(folder, job.key, store)
+                    commit(folder, cache_dir / job.digest)
+                    committed.append(cache_dir / job.digest)
+                    logger.info("tokenised %s into %s", job.name, cache_dir / job.digest)
+                finally:
+                    shutil.rmtree(folder, ignore_errors=True)
+    except XlmHfError:
+        for path in committed:
+            shutil.rmtree(path, ignore_errors=True)
+        if created is not None:
+            _remove_empty(created, cache_dir)
+        raise
+    finally:
+        progress.close()
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None when `path` exists)."""
+    missing = None
+    while not path.exists():
+        missing, path = path, path.parent
+    return missing
+
+
+def _remove_empty(top: Path, path: Path) -> None:
+    """Remove the empty folders from `path` up to `top` (those this run created)."""
+    while True:
+        try:
+            path.rmdir()
+        except OSError:
+            return
+        if path == top:
+            return
+        path = path.parent

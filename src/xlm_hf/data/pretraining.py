@@ -1,7 +1,14 @@
-"""From tokenised corpora to what the trainer consumes: training sources and fixed validation sets."""
+"""From the token stores to what the trainer consumes: batch sources and fixed validation sets.
+
+Start-up is O(sentences) numpy at most and reads no token of a training split: a stream's blocks
+and batches are arithmetic on its length, and the TLM length buckets (a sort of every pair) are
+kept beside the store (`store.cached_arrays`), so later runs and the other ranks map them.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -9,16 +16,18 @@ import numpy as np
 import torch
 
 from xlm_hf.config import DataConfig
+from xlm_hf.data.batches import length_batches, length_buckets
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.corpora import Corpora
+from xlm_hf.data.store import PairStore, cached_arrays
 from xlm_hf.data.streams import (
+    PAD,
     Source,
-    filter_pairs,
-    length_batches,
-    pack_flat,
-    packing_efficiency,
+    StreamBlocks,
+    TlmExamples,
+    cut_blocks,
+    select_pairs,
     stream_source,
-    tlm_example,
     tlm_source,
 )
 from xlm_hf.errors import ConfigError
@@ -37,24 +46,41 @@ class PretrainingData:
     dropped_pairs: dict[str, int] = field(default_factory=dict)
 
 
-def flat_ids(ds, column: str) -> tuple[np.ndarray, np.ndarray]:
-    """(all ids concatenated, length of each row) of a list column, straight from Arrow."""
-    array = ds.data.column(column).combine_chunks()
-    if len(array) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return array.flatten().to_numpy().astype(np.int64), array.value_lengths().to_numpy().astype(np.int64)
-
-
 def token_counts(corpora: Corpora, vocab_size: int) -> torch.Tensor:
     """How often each id occurs in the training data (for `sample_alpha` target weights)."""
     counts = np.zeros(vocab_size, dtype=np.int64)
-    columns = [(ds, "input_ids") for ds in corpora.mono_train.values()]
-    columns += [(ds, c) for ds in corpora.para_train.values() for c in ("ids1", "ids2")]
-    for ds, column in columns:
-        values, _ = flat_ids(ds, column)
-        counts += np.bincount(values, minlength=vocab_size)[:vocab_size]
-    counts[1] += sum(len(ds) for ds in corpora.mono_train.values())  # each sentence ends with </s>
+    for store in corpora.mono_train.values():
+        counts += store.token_counts(vocab_size)
+    for pairs in corpora.para_train.values():
+        counts += pairs.ids1.token_counts(vocab_size) + pairs.ids2.token_counts(vocab_size)
+    counts[1] += sum(len(store) for store in corpora.mono_train.values())  # each sentence ends with </s>
     return torch.from_numpy(counts)
+
+
+def tlm_buckets(
+    pairs: PairStore,
+    config: DataConfig,
+    batch_size: int,
+    tokens_per_batch: int | None,
+    min_rows: int,
+    folder=None,
+) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """(store rows in batch order, batch bounds, tokens, pairs too long) of a pair store's
+    training batches; kept in the entry `folder` when there is one (both directions share them)."""
+    settings = [config.tlm_max_len, config.tlm_long_pairs, batch_size, tokens_per_batch, min_rows]
+
+    def compute() -> dict[str, np.ndarray]:
+        rows, lengths, n_long = select_pairs(pairs, config.tlm_max_len, config.tlm_long_pairs)
+        order, bounds = length_buckets(lengths, batch_size, tokens_per_batch, min_rows)
+        return {"rows": rows[order], "bounds": bounds, "sizes": np.array([int(lengths.sum()), n_long])}
+
+    if folder is None:
+        index = compute()
+    else:
+        name = "tlm-" + hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
+        index = cached_arrays(folder, name, compute)
+    n_tokens, n_long = (int(x) for x in index["sizes"])
+    return index["rows"], index["bounds"], n_tokens, n_long
 
 
 def build_pretraining_data(
@@ -87,7 +113,10 @@ def build_pretraining_data(
     for objective in (o for o in config.objectives if o in ("mlm", "clm")):
         collate = masking if objective == "mlm" else causal
         for lang in config.languages:
-            blocks = pack_flat(*flat_ids(corpora.mono_train[lang], "input_ids"), config.max_seq_length)
+            store = corpora.mono_train[lang]
+            # a corpus holds no <pad> as a rule: the counts kept in the store say so without a scan
+            pads = None if store.counts is None or store.token_counts(PAD + 1)[PAD] else 0
+            blocks = StreamBlocks(store.tokens, config.max_seq_length, lang2id[lang], pads)
             if len(blocks) < parts:
                 logger.warning(
                     "%s: %s has fewer than %d training tokens (a block per rank and accumulation step); skipped",
@@ -96,44 +125,47 @@ def build_pretraining_data(
                     config.max_seq_length * parts,
                 )
                 continue
-            out.packing[f"{objective}.{lang}"] = packing_efficiency(blocks)
-            out.sources.append(
-                stream_source(objective, lang, lang2id[lang], blocks, batch_size * parts, collate, parts)
-            )
-            valid = pack_flat(
-                *flat_ids(corpora.mono_valid[lang], "input_ids"), config.max_seq_length, keep_tail=True
-            )
+            source = stream_source(objective, lang, lang2id[lang], blocks, batch_size * parts, collate, parts)
+            out.packing[f"{objective}.{lang}"] = source.n_tokens / (len(blocks) * config.max_seq_length)
+            out.sources.append(source)
+            valid = cut_blocks(corpora.mono_valid[lang].tokens, config.max_seq_length, keep_tail=True)
             examples = [{"input_ids": row, "langs": lang2id[lang]} for row in torch.from_numpy(valid)]
             out.validation.append(
                 _fixed_batches(objective, lang, examples, _chunks(len(examples), eval_batch_size), collate)
             )
     if "tlm" in config.objectives:
-        pairs = {}  # corpus -> (train, valid), each (ids of its first language, ids of its second)
+        tokens_per_batch = config.tlm_tokens_per_batch and config.tlm_tokens_per_batch * parts
+        corpus_batches = {}  # corpus -> its length buckets and validation rows, shared by both directions
         for pair, train in corpora.para_train.items():
-            ids1, ids2, n_long = filter_pairs(
-                train["ids1"], train["ids2"], config.tlm_max_len, config.tlm_long_pairs
+            rows, bounds, n_tokens, n_long = tlm_buckets(
+                train,
+                config,
+                batch_size * parts,
+                tokens_per_batch,
+                parts,
+                corpora.folders.get(f"para.{pair}"),
             )
             out.dropped_pairs[pair] = n_long if config.tlm_long_pairs == "drop" else 0
             valid = corpora.para_valid[pair]
-            v1, v2, _ = filter_pairs(valid["ids1"], valid["ids2"], config.tlm_max_len, "truncate")
-            pairs[pair] = ((ids1, ids2), (v1, v2))
-        tokens_per_batch = config.tlm_tokens_per_batch and config.tlm_tokens_per_batch * parts
-        for name, corpus in tlm_directions(config.tlm_pairs, list(pairs)):
-            train, valid = pairs[corpus]
-            if name != corpus:  # the corpus read the other way round: its second language first
-                train, valid = train[::-1], valid[::-1]
-            if len(train[0]) < parts:
+            valid_rows, valid_lengths, _ = select_pairs(valid, config.tlm_max_len, "truncate")
+            valid_batches = length_batches(valid_lengths, eval_batch_size)
+            corpus_batches[pair] = ((rows, bounds, n_tokens), valid_rows, valid_batches)
+        for name, corpus in tlm_directions(config.tlm_pairs, list(corpus_batches)):
+            buckets, valid_rows, valid_batches = corpus_batches[corpus]
+            if len(buckets[0]) < parts:
                 continue
             a, b = name.split("-")
+            first = (
+                1 if name == corpus else 2
+            )  # the corpus read the other way round: its second language first
             lang_ids = (lang2id[a], lang2id[b])
+            examples = TlmExamples(corpora.para_train[corpus], lang_ids, config.tlm_max_len, first)
             out.sources.append(
-                tlm_source(
-                    name, lang_ids, *train, batch_size * parts, tokens_per_batch, masking, min_rows=parts
-                )
+                tlm_source(name, lang_ids, examples, None, batch_size * parts, None, masking, buckets=buckets)
             )
-            examples = [tlm_example(x, y, *lang_ids) for x, y in zip(*valid)]
-            batches = length_batches([len(e["input_ids"]) for e in examples], eval_batch_size)
-            out.validation.append(_fixed_batches("tlm", name, examples, batches, masking))
+            valid_examples = TlmExamples(corpora.para_valid[corpus], lang_ids, config.tlm_max_len, first)
+            examples = [valid_examples[row] for row in valid_rows.tolist()]
+            out.validation.append(_fixed_batches("tlm", name, examples, valid_batches, masking))
     if not out.sources:
         raise ConfigError("data: no training data (every language and pair is empty or too short)")
     out.validation = [v for v in out.validation if v.batches]

@@ -1,9 +1,13 @@
 """Training batches the XLM way: packed streams (MLM/CLM), TLM pairs, and the objective mixture.
 
 - A stream: a language's sentences, each followed by ``</s>`` (and the first preceded by one),
-  cut into contiguous blocks of ``max_seq_length``; no padding, blocks start mid-sentence.
+  cut into contiguous blocks of ``max_seq_length``; no padding, blocks start mid-sentence. The
+  token store holds each language in exactly this form, so a block is a slice of a mapped file.
 - A TLM pair: ``</s> A </s> </s> B </s>``, ``langs`` l1 over A's half and l2 over B's, positions
   restarting at 0 where B's half begins; batches hold pairs of similar length.
+- A source: the global batches of one objective on one language or pair. Its examples are
+  views of the store, read and made into tensors only when a batch is drawn; which examples form
+  each batch is index arithmetic (`batches`).
 - The mixture yields one global batch per optimizer step, of one (objective, language-or-pair)
   source chosen by `data.mixture`: ``sample`` draws every step an objective (uniformly), then one
   of its languages or pairs with p ∝ n^alpha (n = its training tokens); ``xlm`` runs the
@@ -24,10 +28,10 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset
 
+from xlm_hf.data.batches import BucketBatches, StridedBatches, length_buckets
+from xlm_hf.data.store import GATHER_TOKENS, PairStore, TokenStore
 from xlm_hf.sampling import smoothed_probabilities
-
-EOS = 1
-PAD = 2
+from xlm_hf.special_tokens import EOS, PAD
 
 
 def pack_stream(
@@ -56,6 +60,12 @@ def pack_flat(
     stream = np.full(len(values) + len(lengths) + 1, eos, dtype=np.int64)
     # sentence i starts after i + 1 separators: shift every token by its sentence's index + 1
     stream[np.arange(len(values)) + np.repeat(np.arange(1, len(lengths) + 1), lengths)] = values
+    return cut_blocks(stream, block, pad, keep_tail)
+
+
+def cut_blocks(stream: np.ndarray, block: int, pad: int = PAD, keep_tail: bool = False) -> np.ndarray:
+    """[n_blocks, block] int64 array of a stream (a store's tokens): the tail is dropped, or padded."""
+    stream = np.asarray(stream, dtype=np.int64)
     n_full = len(stream) // block
     if keep_tail and len(stream) % block:
         padded = np.full((n_full + 1) * block, pad, dtype=np.int64)
@@ -85,61 +95,46 @@ def tlm_example(
     }
 
 
-def filter_pairs(
-    ids1: Sequence[Sequence[int]], ids2: Sequence[Sequence[int]], max_len: int, long_pairs: str = "drop"
-) -> tuple[list[list[int]], list[list[int]], int]:
-    """Pairs whose sentences fit `max_len` tokens: drop the others (XLM) or truncate them."""
-    out1, out2, n_long = [], [], 0
-    for a, b in zip(ids1, ids2):
-        if not a or not b:
-            continue
-        if len(a) > max_len or len(b) > max_len:
-            n_long += 1
-            if long_pairs == "drop":
-                continue
-            a, b = a[:max_len], b[:max_len]
-        out1.append(list(a))
-        out2.append(list(b))
-    return out1, out2, n_long
+def select_pairs(
+    pairs: PairStore, max_len: int, long_pairs: str = "drop"
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(rows, example lengths, pairs longer than `max_len`) of the pairs that fit `max_len` tokens
+    on both sides: the others are dropped (XLM) or truncated. Numpy over the store's offsets."""
+    len1, len2 = pairs.ids1.lengths(), pairs.ids2.lengths()
+    present = (len1 > 0) & (len2 > 0)
+    long = present & ((len1 > max_len) | (len2 > max_len))
+    rows = np.flatnonzero(present & ~long if long_pairs == "drop" else present)
+    lengths = np.minimum(len1[rows], max_len) + np.minimum(len2[rows], max_len) + 4  # four </s>
+    return rows, lengths, int(long.sum())
 
 
-def length_batches(
-    lengths: Sequence[int], batch_size: int, tokens_per_batch: int | None = None, min_rows: int = 1
-) -> list[list[int]]:
-    """Indices grouped by similar length: at most `batch_size` items, or `tokens_per_batch` tokens
-    (padded); every batch holds at least `min_rows` items (one per rank and accumulation step)."""
-    order = np.argsort(np.asarray(lengths), kind="stable")
-    batches, current, longest = [], [], 0
-    for idx in order.tolist():
-        longest_if_added = max(longest, lengths[idx])
-        full = (
-            len(current) + 1 > batch_size
-            if tokens_per_batch is None
-            else longest_if_added * (len(current) + 1) > tokens_per_batch
-        )
-        if len(current) >= min_rows and full:
-            batches.append(current)
-            current, longest_if_added = [], lengths[idx]
-        current.append(idx)
-        longest = longest_if_added
-    if current:
-        batches.append(current)
-    return merge_small_batches(batches, min_rows)
+class TlmExamples:
+    """TLM examples (see `tlm_example`) of a pair store's rows, made when a batch asks for them;
+    `first` is the side that comes first (1: ``ids1``), sides longer than `max_len` are cut."""
 
+    def __init__(
+        self, pairs: PairStore, lang_ids: tuple[int, int], max_len: int | None = None, first: int = 1
+    ):
+        self.sides = (pairs.ids1, pairs.ids2) if first == 1 else (pairs.ids2, pairs.ids1)
+        self.lang_ids, self.max_len = lang_ids, max_len
 
-def merge_small_batches(batches: list[list[int]], min_rows: int) -> list[list[int]]:
-    """Fold batches of fewer than `min_rows` items into their predecessor, so that every part of a
-    split batch gets at least one row and no example is dropped or repeated."""
-    out: list[list[int]] = []
-    for batch in batches:
-        if out and len(batch) < min_rows:
-            out[-1] = out[-1] + batch
-        else:
-            out.append(list(batch))
-    if len(out) > 1 and len(out[0]) < min_rows:
-        out[1] = out[0] + out[1]
-        out = out[1:]
-    return out
+    def __len__(self) -> int:
+        return len(self.sides[0])
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return (self[row] for row in range(len(self)))
+
+    def __getitem__(self, row: int) -> dict[str, np.ndarray]:
+        a, b = (side[row][: self.max_len] for side in self.sides)
+        halves = (len(a) + 2, len(b) + 2)
+        input_ids = np.full(sum(halves), EOS, dtype=np.int64)
+        input_ids[1 : halves[0] - 1] = a
+        input_ids[halves[0] + 1 : -1] = b
+        return {
+            "input_ids": input_ids,
+            "langs": np.repeat(np.asarray(self.lang_ids, dtype=np.int64), halves),
+            "position_ids": np.concatenate([np.arange(halves[0]), np.arange(halves[1])]),
+        }
 
 
 def rank_rows(n_rows: int, part: int, parts: int) -> slice:
@@ -219,16 +214,16 @@ def xlm_step_shares(sources: Sequence[Source], alpha: float | str) -> np.ndarray
 class Source:
     """One (objective, language-or-pair) stream of batches.
 
-    ``examples`` are ready model inputs before collation; ``batches`` are lists of indices into it
-    (one block per index for streams, length-bucketed for TLM), each a *global* batch that the
-    data-parallel ranks split by rows; ``n_tokens`` weighs the ``sample`` mixture, ``n_sentences``
-    (sentences of a stream, pairs of TLM) the ``xlm`` mixture.
+    ``examples`` are model inputs before collation, made when indexed; ``batches`` holds, for each
+    *global* batch (which the data-parallel ranks split by rows), the array of its example
+    indices (blocks for streams, store rows of pairs for TLM); ``n_tokens`` weighs the ``sample``
+    mixture, ``n_sentences`` (sentences of a stream, pairs of TLM) the ``xlm`` mixture.
     """
 
     objective: str
     name: str
     examples: Sequence[dict[str, Any]]
-    batches: list[list[int]]
+    batches: Sequence[np.ndarray]
     n_tokens: int
     collate: Callable[..., dict]
     causal: bool = False
@@ -241,63 +236,108 @@ class Source:
         return out
 
 
-class BlockRows:
-    """Blocks of one language as examples, without a Python object per block."""
+class StreamBlocks:
+    """The blocks of one language's stream (a store's tokens, already ``</s>``-separated) as
+    examples: block i is ``tokens[i * block : (i + 1) * block]``, read when a batch asks for it.
+    The tail shorter than a block is not used for training."""
 
-    def __init__(self, blocks: np.ndarray, lang_id: int) -> None:
-        self.blocks, self.lang_id = torch.from_numpy(blocks), lang_id
+    def __init__(self, tokens: np.ndarray, block: int, lang_id: int, pads: int | None = None) -> None:
+        self.tokens, self.block, self.lang_id = tokens, block, lang_id
+        self.pads = pads  # <pad> ids among the blocks' tokens (None: count them when asked)
+
+    @classmethod
+    def of(cls, blocks: np.ndarray, lang_id: int) -> StreamBlocks:
+        """Blocks given as an [n, block] array (tests, small inputs)."""
+        return cls(np.ascontiguousarray(blocks).reshape(-1), blocks.shape[1], lang_id)
 
     def __len__(self) -> int:
-        return len(self.blocks)
+        return len(self.tokens) // self.block
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        return {"input_ids": self.blocks[index], "langs": self.lang_id}
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        start = int(index) * self.block
+        return {
+            "input_ids": np.asarray(self.tokens[start : start + self.block], dtype=np.int64),
+            "langs": self.lang_id,
+        }
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (self[i] for i in range(len(self)))
+
+    def count_used(self, token: int) -> int:
+        """How often `token` occurs in the blocks (the tail beyond the last block left out), read in
+        chunks so that a mapped corpus is never copied whole."""
+        used = len(self) * self.block
+        return sum(
+            int(np.count_nonzero(self.tokens[i : min(i + GATHER_TOKENS, used)] == token))
+            for i in range(0, used, GATHER_TOKENS)
+        )
+
+    def non_pad_tokens(self) -> int:
+        """Tokens of the blocks that are not ``<pad>`` (a corpus holds none, as a rule)."""
+        used = len(self) * self.block
+        if self.pads is None:
+            self.pads = self.count_used(PAD)
+        return used - self.pads
 
 
 def stream_source(
     objective: str,
     lang: str,
     lang_id: int,
-    blocks: np.ndarray,
+    blocks: np.ndarray | StreamBlocks,
     batch_size: int,
     collate: Callable[..., dict],
     min_rows: int = 1,
 ) -> Source:
-    """Blocks of one language; batch j holds blocks j, j + n, j + 2n, ... (n batches), so its rows
-    come from distant parts of the corpus, as XLM's stream batches do (order shuffled per epoch).
-    `batch_size` is the global batch (all ranks and accumulation steps); every batch keeps at least
-    `min_rows` blocks. Its sentences are counted by the ``</s>`` in the blocks, one per sentence (as
-    the original recounts a stream's sentences when it selects part of one)."""
-    n_batches = max(1, -(-len(blocks) // batch_size))
-    batches = [list(range(j, len(blocks), n_batches)) for j in range(n_batches)]
+    """Blocks of one language in strided global batches (see `batches.StridedBatches`), order
+    shuffled per epoch. `batch_size` is the global batch (all ranks and accumulation steps);
+    every batch keeps at least `min_rows` blocks. Its sentences are counted by the ``</s>`` in the
+    blocks, one per sentence (as the original recounts a stream's sentences when it selects part
+    of one)."""
+    if not isinstance(blocks, StreamBlocks):
+        blocks = StreamBlocks.of(np.asarray(blocks), lang_id)
     return Source(
         objective,
         lang,
-        BlockRows(blocks, lang_id),
-        merge_small_batches(batches, min_rows),
-        int((blocks != PAD).sum()),
+        blocks,
+        StridedBatches(len(blocks), batch_size, min_rows),
+        blocks.non_pad_tokens(),
         collate,
         objective == "clm",
-        n_sentences=int((blocks == EOS).sum()),
+        n_sentences=blocks.count_used(EOS),
     )
 
 
 def tlm_source(
     pair: str,
     lang_ids: tuple[int, int],
-    ids1: Sequence[Sequence[int]],
-    ids2: Sequence[Sequence[int]],
+    ids1: Sequence[Sequence[int]] | TlmExamples,
+    ids2: Sequence[Sequence[int]] | None,
     batch_size: int,
     tokens_per_batch: int | None,
     collate: Callable[..., dict],
     min_rows: int = 1,
+    buckets: tuple[np.ndarray, np.ndarray, int] | None = None,
 ) -> Source:
     """One TLM direction: ``pair`` names the language that comes first (``fr-en``: French first).
-    Sizes are global (all ranks and accumulation steps together)."""
-    examples = [tlm_example(a, b, *lang_ids) for a, b in zip(ids1, ids2)]
-    lengths = [len(e["input_ids"]) for e in examples]
-    batches = length_batches(lengths, batch_size, tokens_per_batch, min_rows)
-    return Source("tlm", pair, examples, batches, int(sum(lengths)), collate, n_sentences=len(examples))
+    Sizes are global (all ranks and accumulation steps together). Pairs come as `TlmExamples` with
+    their `buckets` (order, bounds, tokens: see `pretraining.tlm_buckets`), or as two lists of
+    sentences (every pair used)."""
+    if isinstance(ids1, TlmExamples):
+        examples = ids1
+    else:
+        store = PairStore(TokenStore.from_sentences(ids1), TokenStore.from_sentences(ids2))
+        examples = TlmExamples(store, lang_ids)
+    if buckets is None:
+        rows, lengths, _ = select_pairs(PairStore(*examples.sides), max_len=np.iinfo(np.int64).max)
+        order, bounds = length_buckets(lengths, batch_size, tokens_per_batch, min_rows)
+        buckets = (rows[order], bounds, int(lengths.sum()))
+    order, bounds, n_tokens = buckets
+    return Source(
+        "tlm", pair, examples, BucketBatches(order, bounds), int(n_tokens), collate, n_sentences=len(order)
+    )
 
 
 class MixtureBatches(IterableDataset):
