@@ -43,9 +43,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from xlm_hf.special_tokens import IGNORE_INDEX
+
 LENGTH_BUCKET = 32  # padded batches are padded up to a multiple of this: at most 8 lengths up to 256
 TARGET_CHUNK_ELEMENTS = 1 << 28  # logits made at a time by `target_cross_entropy` (1 GB in fp32)
-IGNORE_INDEX = -100
 PAD_FILL = {"attention_mask": 0, "labels": IGNORE_INDEX}  # input_ids take the pad id; langs, positions 0
 
 

@@ -11,6 +11,7 @@ import bz2
 import gzip
 import hashlib
 import io
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -188,8 +189,10 @@ def test_vocabulary_files_given_as_a_path_a_glob_or_a_list(tmp_path, capsys):
     assert (
         main(["vocab", "--config", str(recipe), *common, *files, f"vocab.output_dir={tmp_path / 'v2'}"]) == 0
     )
-    for name in ("vocab.json", "xlm_hf_vocab.json"):
-        assert (tmp_path / "v1" / name).read_bytes() == (tmp_path / "v2" / name).read_bytes()
+    assert (tmp_path / "v1" / "vocab.json").read_bytes() == (tmp_path / "v2" / "vocab.json").read_bytes()
+    meta = [json.loads((tmp_path / v / "xlm_hf_vocab.json").read_text()) for v in ("v1", "v2")]
+    assert meta[0]["settings"].pop("files") != meta[1]["settings"].pop("files")  # the recipe's own words
+    assert meta[0] == meta[1]  # the same lines, counts and settings otherwise
     capsys.readouterr()
     files = [f"vocab.files={{en: '{corpora}/de/*', fr: {corpora}/fr.txt}}"]
     message = fails(

@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.conftest import tiny_recipe
 from tests.integration.test_data_parallel import (
     LOSS_RTOL,
     PARAM_ATOL,
@@ -20,7 +21,6 @@ from tests.integration.test_data_parallel import (
     losses,
     torchrun,
 )
-from tests.integration.test_pretrain_cli import tiny_recipe
 from xlm_hf.cli import main
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
         "GPU_CHECK_RESULTS": str(tmp_path / "results.json"),
         "GPU_CHECK_OUT": str(tmp_path / "out"),
         "GPU_CHECK_BUDGET": "1200",
-        "PYTHON": os.environ.get("PYTHON", "python"),
+        "PYTHON": sys.executable,
     }
     (tmp_path / "out").mkdir()
     done = subprocess.run(

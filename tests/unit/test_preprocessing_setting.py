@@ -172,7 +172,9 @@ def test_corpora_apply_a_recipe_setting_to_an_unrecorded_tokenizer(xlm_vocab_dir
     for lang in DIFFERING:
         assert chosen.mono_train[lang].sentences() == recorded.mono_train[lang].sentences()
         assert unchosen.mono_train[lang].sentences() != recorded.mono_train[lang].sentences()
-    ignored = tokenise.encode(DIFFERING["en"], str(xlm_vocab_dir), "en", preprocessing="hf")  # the record wins
+    ignored = tokenise.encode(
+        DIFFERING["en"], str(xlm_vocab_dir), "en", preprocessing="hf"
+    )  # the record wins
     assert ignored == tokenise.encode(DIFFERING["en"], str(xlm_vocab_dir), "en")
 
 

@@ -48,6 +48,7 @@ def test_tlm_trains_the_listed_directions_each_corpus_read_once(sample_data, sam
     assert list(tlm) == ["en-fr", "fr-en", "de-en"]
     assert [v.name for v in data.validation if v.objective == "tlm"] == ["en-fr", "fr-en", "de-en"]
     lang2id = sample_tokenizer.lang2id
+
     def first_pair(corpus):
         store = corpora.para_train[corpus]
         return store.ids1[0].tolist(), store.ids2[0].tolist()

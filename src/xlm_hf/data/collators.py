@@ -14,8 +14,7 @@ from typing import Any
 
 import torch
 
-IGNORE_INDEX = -100
-N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>: never drawn as random replacement tokens
+from xlm_hf.special_tokens import IGNORE_INDEX, N_SPECIAL  # specials: never random replacements
 
 
 def pad_examples(examples: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:

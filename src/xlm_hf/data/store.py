@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from xlm_hf.errors import ConfigError
+from xlm_hf.special_tokens import EOS
 
-EOS = 1
 STORE_FILE = "store.json"
 #: Sentence tokens gathered per step when a split is written (bounds the memory of a build).
 GATHER_TOKENS = 1 << 22

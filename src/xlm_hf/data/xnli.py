@@ -236,9 +236,10 @@ def _hub_split(split: str) -> str:
 
 
 def _default_load_dataset() -> LoadDataset:
-    from datasets import load_dataset
+    """The toolkit's one hub seam (`inputs.hub_load_dataset`), which tests replace with a fake."""
+    from xlm_hf.data.inputs import hub_load_dataset
 
-    return load_dataset
+    return hub_load_dataset
 
 
 def _hub_label_names(dataset: Any) -> Sequence[str] | None:
