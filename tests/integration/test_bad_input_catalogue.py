@@ -11,6 +11,7 @@ into the workspace and returns the arguments after the command, and a fragment o
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -202,6 +203,50 @@ CASES = [
         lambda ws: (shutil.rmtree(ws.data / "para"), ws.pretrain(data={"objectives": ["tlm"]}))[1],
         "data.tlm_pairs: no parallel files",
     ),
+    Case(
+        "tlm-language-without-a-pair",
+        "pretrain",
+        lambda ws: ws.pretrain(data={"languages": ["en", "fr", "de"], "objectives": ["tlm"]}),
+        "data.languages: no data for ['de']",
+    ),
+    Case(
+        "corpus-is-a-dangling-link",
+        "pretrain",
+        lambda ws: (
+            (ws.data / "mono" / "fr.txt").unlink(),
+            (ws.data / "mono" / "fr.txt").symlink_to(ws.root / "moved" / "fr.txt"),
+            ws.pretrain(),
+        )[2],
+        "dangling symbolic link",
+    ),
+    Case(
+        "corpus-of-control-characters",
+        "pretrain",
+        lambda ws: (ws.write("data/mono/fr.txt", "\x00\x01\x02\n\x07\x08\n" * 20), ws.pretrain())[1],
+        "no line gives a token",
+    ),
+    Case(
+        "corpus-is-a-zip-archive",
+        "pretrain",
+        lambda ws: (ws.write("data/mono/fr.txt", b"PK\x03\x04" + bytes(200)), ws.pretrain())[1],
+        "zip archive",
+    ),
+    Case(
+        "corpus-gzip-cut-short",
+        "pretrain",
+        lambda ws: (
+            (ws.data / "mono" / "fr.txt").unlink(),
+            ws.write("data/mono/fr.txt.gz", gzip.compress(("\n".join(SAMPLE_LINES) + "\n").encode())[:60]),
+            ws.pretrain(),
+        )[2],
+        "corrupt or cut short",
+    ),
+    Case(
+        "hub-corpus-unreachable-beside-a-local-one",
+        "pretrain",
+        lambda ws: ws.pretrain(data={"mono": {"fr": "hf:someone/corpus:fr"}}),
+        "data.mono.fr: cannot load the hub dataset",
+    ),
     # --- output locations
     Case(
         "output-dir-is-a-file",
@@ -232,6 +277,21 @@ CASES = [
         "finetune-xnli",
         lambda ws: (ws.write("out", "not a directory"), ws.xnli())[1],
         "exists and is not a directory",
+    ),
+    Case(
+        "cache-dir-under-a-file",
+        "pretrain",
+        lambda ws: (
+            ws.write("afile", "x"),
+            ws.pretrain(data={"cache_dir": str(ws.root / "afile" / "cache")}),
+        )[1],
+        "data.cache_dir: cannot create",
+    ),
+    Case(
+        "cache-dir-impossible",
+        "pretrain",
+        lambda ws: ws.pretrain(data={"cache_dir": "/proc/xlm-hf/cache"}),
+        "data.cache_dir: cannot create",
     ),
     # --- tokenizer and model directories
     Case(
@@ -309,6 +369,15 @@ CASES = [
         ),
         "do not fit the 64 positions",
     ),
+    Case(
+        "model-with-too-few-language-embeddings",
+        "pretrain",
+        lambda ws: (
+            _edit_json(ws.model / "config.json", n_langs=2),
+            ws.pretrain(model={"model_name_or_path": str(ws.model), "tokenizer": str(ws.model)}),
+        )[1],
+        "language embeddings, too few for the ids of",
+    ),
     # --- resuming
     Case(
         "resume-from-a-folder-that-is-no-checkpoint",
@@ -324,6 +393,17 @@ CASES = [
         "pretrain",
         lambda ws: ws.pretrain(training={"resume_from_checkpoint": str(ws.root / "gone")}),
         "is not a checkpoint directory",
+    ),
+    Case(
+        "resume-from-a-checkpoint-cut-short",
+        "pretrain",
+        lambda ws: (
+            ws.write("out/checkpoint-2/trainer_state.json", "{}"),
+            ws.write("out/checkpoint-2/.complete-0", '{"world_size": 1}'),
+            ws.write("out/checkpoint-4/trainer_state.json", "{}"),
+            ws.pretrain(training={"resume_from_checkpoint": str(ws.out / "checkpoint-4")}),
+        )[3],
+        "was not completely written",
     ),
     # --- precision
     Case(
@@ -353,6 +433,14 @@ CASES = [
         "finetune-xnli",
         lambda ws: ws.xnli(eval=str(ws.write("eval/dev/en.tsv", "\n".join(NLI_ROWS) + "\n").parents[1])),
         "no dev data for ['fr']",
+    ),
+    Case(
+        "xnli-header-without-a-column",
+        "finetune-xnli",
+        lambda ws: ws.xnli(
+            train=str(ws.write("multinli.tsv", "gold_label\tsentence1\tpairID\nneutral\ta\t1\n"))
+        ),
+        "header has no column 'sentence2'",
     ),
     # --- vocabulary
     Case(
