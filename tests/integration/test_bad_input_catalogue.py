@@ -291,7 +291,7 @@ CASES = [
         "cache-dir-impossible",
         "pretrain",
         lambda ws: ws.pretrain(data={"cache_dir": "/proc/xlm-hf/cache"}),
-        "data.cache_dir: cannot create",
+        "cannot create it in /proc",
     ),
     # --- tokenizer and model directories
     Case(
