@@ -59,23 +59,25 @@ def atomic_directory(destination: str | os.PathLike, replace: bool = False) -> I
 def check_can_write(path: str | os.PathLike, key: str) -> None:
     """`path` is, or can become, a directory this process writes into; else one `ConfigError` line.
 
-    Checked before any work, so that a file in the way or a location nobody can write fails in the
-    first second, not after hours of tokenising or training. The test is a real one (a temporary
-    directory made and removed in the nearest existing folder): permission bits say nothing for
-    root, on a read-only mount or under /proc.
+    Checked before any work (output directories, the token store), so that a file in the way or a
+    location nobody can write fails in the first second, not after hours of tokenising or
+    training. The test is a real one (a folder made and removed in `path` or its nearest existing
+    parent): permission bits say nothing for root, on a read-only mount or under /proc.
     """
     from xlm_hf.errors import ConfigError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{key}: {path} exists and is not a directory")
-    ancestor = path
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise ConfigError(f"{key}: cannot create {path}: {ancestor} is a file, not a directory")
+    existing = path
+    while not existing.exists():
+        if existing.is_symlink():
+            raise ConfigError(f"{key}: cannot create {path}: {existing} is a dangling symbolic link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"{key}: cannot create {path}: {existing} is a file, not a directory")
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".xlm-hf-write-check.", dir=ancestor))
+        os.rmdir(tempfile.mkdtemp(prefix=".xlm-hf-write-check.", dir=existing))
     except OSError as err:
-        where = "write into" if ancestor == path else f"create {path} in {ancestor}:"
-        raise ConfigError(f"{key}: cannot {where} {err.strerror.lower()}") from None
+        what = "cannot write in it" if existing == path else f"cannot create it in {existing}"
+        raise ConfigError(f"{key}: {path}: {what} ({err.strerror or err})") from None

@@ -105,7 +105,7 @@ def test_a_cache_location_that_cannot_be_made(tmp_path, capsys, sample_vocab_dir
     recipe = pretrain_recipe(tmp_path, tmp_path / "vocab", data, vocab=vocab)
     before = listing(tmp_path)
     message = fails(capsys, ["pretrain", "--config", str(recipe), f"data.cache_dir={blocker}/cache"])
-    assert message == f"data.cache_dir: cannot create {blocker}/cache: {blocker} is a file"
+    assert message == f"data.cache_dir: cannot create {blocker}/cache: {blocker} is a file, not a directory"
     message = fails(capsys, ["pretrain", "--config", str(recipe), "data.cache_dir=/proc/xlm-hf/cache"])
     assert message.startswith("data.cache_dir: /proc/xlm-hf/cache: cannot create it in /proc (")
     assert listing(tmp_path) == before  # refused before the vocabulary was learned
@@ -211,7 +211,7 @@ def test_a_read_only_store_serves_a_run_that_finds_every_entry(
     def read_only(path, key):  # what a read-only mount answers (root writes in a chmod 555 folder)
         raise ConfigError(f"{key}: {path}: cannot write in it (Read-only file system)")
 
-    monkeypatch.setattr(corpora, "check_writable", read_only)
+    monkeypatch.setattr(corpora, "check_can_write", read_only)
     config = DataConfig(
         languages=["en"], data_dir=str(primed), max_seq_length=32, cache_dir=str(tmp_path / "cache")
     )

@@ -258,7 +258,7 @@ CASES = [
         "output-dir-impossible",
         "pretrain",
         lambda ws: ws.pretrain(training={"output_dir": "/proc/xlm-hf/out"}),
-        "training.output_dir: cannot create",
+        "cannot create it in /proc",
     ),
     Case(
         "output-dir-holds-another-run",

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from xlm_hf.atomic_files import check_can_write
 from xlm_hf.config import DataConfig
 from xlm_hf.data.inputs import (
     Inputs,
@@ -45,7 +46,6 @@ from xlm_hf.data.store import (
     LineTokens,
     PairStore,
     TokenStore,
-    check_writable,
     commit,
     is_entry,
     remove_stale_temporaries,
@@ -92,7 +92,7 @@ def check_cache_dir(config: DataConfig) -> None:
     an existing one may be read-only as long as it holds every entry (see `load_corpora`)."""
     path, key = cache_location(config)
     if not path.is_dir():
-        check_writable(path, key)
+        check_can_write(path, key)
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
@@ -377,7 +377,7 @@ def build_entries(jobs: list[Job], builder: Builder, cache_dir: Path, cache_key:
     """Build and commit every entry of `jobs`, one after the other, with one pool of workers and
     one progress bar. On a bad input the entries committed here are removed again."""
     try:
-        check_writable(cache_dir, cache_key)
+        check_can_write(cache_dir, cache_key)
     except ConfigError as err:
         if cache_dir.is_dir():  # a read-only store serves runs that find every entry in it
             raise ConfigError(

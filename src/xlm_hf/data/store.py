@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from xlm_hf.errors import ConfigError
 from xlm_hf.special_tokens import EOS
 
 STORE_FILE = "store.json"
@@ -250,24 +249,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def check_writable(path: Path, key: str) -> None:
-    """`path` is a folder this process can write in, or can create: checked, before anything is
-    written, by making (and removing) a folder in it or in its nearest existing parent (a
-    permission test alone would pass for root on a read-only or virtual file system)."""
-    existing = path
-    while not existing.exists():
-        if existing.is_symlink():
-            raise ConfigError(f"{key}: cannot create {path}: {existing} is a dangling symbolic link")
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"{key}: cannot create {path}: {existing} is a file")
-    try:
-        os.rmdir(tempfile.mkdtemp(prefix=".xlm-hf-write-check.", dir=existing))
-    except OSError as err:
-        what = "cannot write in it" if existing == path else f"cannot create it in {existing}"
-        raise ConfigError(f"{key}: {path}: {what} ({err.strerror or err})") from None
 
 
 def cached_arrays(
