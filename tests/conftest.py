@@ -130,3 +130,18 @@ def tiny_recipe(tmp: Path, **sections) -> Path:
     path = tmp / "recipe.yaml"
     path.write_text(yaml.safe_dump(recipe))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, sample_tokenizer) -> Path:
+    """An untrained de/en/es/fr XLM with its tokenizer (enough to reach the data checks)."""
+    from xlm_hf.config import ModelConfig
+    from xlm_hf.modeling import XLMWithTargetedLMHead, build_config
+
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    config = build_config(
+        ModelConfig(emb_dim=16, n_layers=1, n_heads=2, max_position_embeddings=64), sample_tokenizer
+    )
+    XLMWithTargetedLMHead(config).save_pretrained(out)
+    sample_tokenizer.save_pretrained(out)
+    return out

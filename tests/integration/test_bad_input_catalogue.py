@@ -483,27 +483,13 @@ def listing(root: Path) -> dict[str, tuple]:
     return out
 
 
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, sample_tokenizer) -> Path:
-    from xlm_hf.config import ModelConfig
-    from xlm_hf.modeling import XLMWithTargetedLMHead, build_config
-
-    out = tmp_path_factory.mktemp("catalogue-model") / "model"
-    config = build_config(
-        ModelConfig(emb_dim=16, n_layers=1, n_heads=2, max_position_embeddings=64), sample_tokenizer
-    )
-    XLMWithTargetedLMHead(config).save_pretrained(out)
-    sample_tokenizer.save_pretrained(out)
-    return out
-
-
 def test_case_names_are_unique():
     assert len({case.name for case in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
-def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, tmp_path, sample_vocab_dir, tiny_model_dir):
-    ws = Workspace(tmp_path / "ws", sample_vocab_dir, tiny_model_dir)
+def test_bad_input_is_one_line_exit_2_and_touches_nothing(case, tmp_path, sample_vocab_dir, tiny_model):
+    ws = Workspace(tmp_path / "ws", sample_vocab_dir, tiny_model)
     argv = case.inputs(ws)
     before = listing(ws.root)
     env = {

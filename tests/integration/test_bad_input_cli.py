@@ -281,21 +281,6 @@ def test_unrelated_directory_is_refused(tmp_path, capsys, sample_vocab_dir):
 # ----------------------------------------------------------------------------- XNLI inputs
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, sample_tokenizer) -> Path:
-    """An untrained de/en/es/fr XLM with its tokenizer (enough to reach the data checks)."""
-    from xlm_hf.config import ModelConfig
-    from xlm_hf.modeling import XLMWithTargetedLMHead, build_config
-
-    out = tmp_path_factory.mktemp("tiny") / "model"
-    config = build_config(
-        ModelConfig(emb_dim=16, n_layers=1, n_heads=2, max_position_embeddings=64), sample_tokenizer
-    )
-    XLMWithTargetedLMHead(config).save_pretrained(out)
-    sample_tokenizer.save_pretrained(out)
-    return out
-
-
 def xnli_recipe(tmp: Path, model: Path, **xnli) -> Path:
     recipe = {
         "xnli": {

@@ -13,6 +13,7 @@ import torch
 from torch.nn import functional as F
 from transformers import TrainerCallback, XLMConfig, XLMForSequenceClassification
 
+from tests.conftest import tiny_xlm_config
 from tests.host_syncs import HostSyncs
 from xlm_hf import fused_training
 from xlm_hf.config import ModelConfig
@@ -31,18 +32,7 @@ LOSS_RTOL, GRAD_RTOL, GRAD_ATOL = 1e-5, 1e-5, 1e-6
 
 
 def _config(dropout: float = 0.0, **changes) -> XLMConfig:
-    return XLMConfig(
-        vocab_size=VOCAB,
-        emb_dim=32,
-        n_layers=2,
-        n_heads=4,
-        max_position_embeddings=64,
-        n_langs=3,
-        dropout=dropout,
-        attention_dropout=dropout,
-        mask_token_id=5,
-        **changes,
-    )
+    return tiny_xlm_config(vocab_size=VOCAB, n_langs=3, dropout=dropout, attention_dropout=dropout, **changes)
 
 
 def _lm(**changes) -> XLMWithTargetedLMHead:
