@@ -54,10 +54,16 @@ def losses(out: Path) -> list[float]:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> Path:
     """One recipe (vocabulary and token cache built once): MLM + TLM, dropout 0, a loss every step."""
-    tmp = tmp_path_factory.mktemp("ddp")
+    return one_process_run(tmp_path_factory.mktemp("ddp"))
+
+
+def one_process_run(tmp: Path, **model) -> Path:
+    """The recipe the data-parallel tests share, trained once by one process x batch 8 (`one-x8`);
+    `model` changes the model section (the fused path's tests reuse it)."""
     recipe = tiny_recipe(
         tmp,
         data={"max_seq_length": 24},
+        model=model,
         training={
             "max_steps": 8,
             "per_device_train_batch_size": 8,

@@ -12,13 +12,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import tiny_recipe
 from tests.integration.test_data_parallel import (
     LOSS_RTOL,
     PARAM_ATOL,
     WORKER,
     _resume_matches_uninterrupted,
     losses,
+    one_process_run,
     torchrun,
 )
 from xlm_hf.cli import main
@@ -28,23 +28,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fused-ddp")
-    recipe = tiny_recipe(
-        tmp,
-        data={"max_seq_length": 24},
-        model={"training_kernels": "fused"},
-        training={
-            "max_steps": 8,
-            "per_device_train_batch_size": 8,
-            "eval_strategy": "no",
-            "save_steps": 4,
-            "logging_steps": 1,
-            "warmup_steps": 0,
-            "learning_rate": 1e-3,
-        },
-    )
-    assert main(["pretrain", "--config", str(recipe), f"training.output_dir={tmp / 'one-x8'}"]) == 0
-    return tmp
+    return one_process_run(tmp_path_factory.mktemp("fused-ddp"), training_kernels="fused")
 
 
 def test_two_fused_processes_train_on_the_batch_of_one(setup):
