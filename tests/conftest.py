@@ -145,3 +145,13 @@ def tiny_model(tmp_path_factory, sample_tokenizer) -> Path:
     XLMWithTargetedLMHead(config).save_pretrained(out)
     sample_tokenizer.save_pretrained(out)
     return out
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    """Write `text` (bytes as they are, str as UTF-8) to `path`, creating its folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_bad_input_cli import SAMPLE_LINES, data_dir, fails, pretrain_recipe, write
+from tests.conftest import write
+from tests.integration.test_bad_input_cli import SAMPLE_LINES, data_dir, fails, pretrain_recipe
 from xlm_hf.config import DataConfig
 from xlm_hf.data.corpora import load_corpora
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import write
 from xlm_hf import SAMPLE_DIR
 
 pytestmark = pytest.mark.slow
@@ -51,13 +52,7 @@ class Workspace:
         self.cache = root / "cache"
 
     def write(self, relative: str, text: str | bytes) -> Path:
-        path = self.root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text, encoding="utf-8")
-        return path
+        return write(self.root / relative, text)
 
     def pretrain(self, **sections) -> list[str]:
         """``--config`` of a tiny MLM recipe on the workspace data (sections update it)."""

@@ -12,20 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.conftest import write
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.cli import main
 
 SAMPLE_LINES = (SAMPLE_DIR / "mono" / "en.txt").read_text(encoding="utf-8").splitlines()[:40]
 NLI_LINES = (SAMPLE_DIR / "nli-en" / "sample.train.tsv").read_text(encoding="utf-8").splitlines()[:20]
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 def data_dir(tmp: Path, langs=("en", "fr")) -> Path:
