@@ -211,7 +211,9 @@ class XnliConfig:
     """What to fine-tune, on which training data, evaluated on which languages."""
 
     model_name_or_path: str
-    train: str  # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>
+    # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>; or a list of
+    # them, read one after the other (MultiNLI + SNLI)
+    train: str | list[str]
     eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
     # pre-processing before BPE for a model whose tokenizer records none (a published one: hf unless
     # set; xlm for the published XLM checkpoints, see README); a recorded setting always wins
@@ -248,7 +250,11 @@ class XnliConfig:
     compile: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
-        single_file = Path(self.train).is_file() or Path(self.train).suffix in (".tsv", ".jsonl", ".json")
+        single_file = any(
+            Path(t).is_file() or Path(t).suffix in (".tsv", ".jsonl", ".json") for t in self.train_sources
+        )
+        if not self.train_sources:
+            raise ConfigError("xnli.train: must name at least one training set")
         if self.mode != "zero-shot" and single_file:
             raise ConfigError(
                 f"xnli.train: {self.mode} needs one training set per language: a directory of "
@@ -271,6 +277,29 @@ class XnliConfig:
         if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
             raise ConfigError("xnli.classifier_dropout: must be in [0, 1)")
 
+    @property
+    def train_sources(self) -> list[str]:
+        return [self.train] if isinstance(self.train, str) else list(self.train)
+
+
+@dataclass
+class TwinConfig:
+    """The twin study's data (`xlm_hf.reproduce.twin`): English text, pooled and split into roles."""
+
+    english: list[str]  # English text files: held-out lines, TLM lines, then two MLM halves
+    heldout_lines: int = 1000  # the retrieval probe's lines, used nowhere else
+    tlm_lines: int = 15000  # TLM pairs: a line and its cipher
+    xnli_dev: str | None = None  # English XNLI dev TSV, written beside its enciphered copy
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        require(self.english, "study.twin.english", "must list at least one file")
+        for path in self.english + ([self.xnli_dev] if self.xnli_dev else []):
+            key = "study.twin.xnli_dev" if path == self.xnli_dev else "study.twin.english"
+            require(Path(path).is_file(), key, f"no file {path}")
+        require(self.heldout_lines >= 2, "study.twin.heldout_lines", "must be >= 2")
+        require(self.tlm_lines >= 1, "study.twin.tlm_lines", "must be >= 1")
+
 
 #: The study variant fine-tuned from fresh weights (no pretraining).
 RANDOM = "random"
@@ -290,6 +319,14 @@ class StudyConfig:
     variant_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # variant → its own
     finetune_overrides: dict[str, Any] = field(default_factory=dict)
     alignment_sentences: int = 500
+    # a twin study (`xlm_hf.reproduce.twin`): its data is written to <output_dir>/data first, and the
+    # retrieval probe uses its held-out lines (en<->twin) instead of XNLI premises
+    twin: TwinConfig | None = None
+    # pretraining budgets: steps (checkpoints of the pretraining runs, so multiples of their
+    # save_steps) at which every pretrained variant is also fine-tuned, with budget_seeds, and probed:
+    # the points of an accuracy-against-pretraining-tokens curve, the full run being the last one
+    budgets: list[int] = field(default_factory=list)
+    budget_seeds: list[int] | None = None  # default: the first of `seeds`; []: retrieval only
     reference: dict[str, dict[str, float]] = field(default_factory=dict)  # published rows, for the table
 
     def __post_init__(self) -> None:
@@ -309,6 +346,10 @@ class StudyConfig:
             raise ConfigError("study.seeds: must list at least one seed")
         if self.alignment_sentences < 2:
             raise ConfigError("study.alignment_sentences: must be >= 2")
+        if any(b < 1 for b in self.budgets) or len(set(self.budgets)) != len(self.budgets):
+            raise ConfigError("study.budgets: must be distinct step counts >= 1")
+        if self.budget_seeds is None:
+            self.budget_seeds = self.seeds[:1]
 
 
 def check_pretraining_sections(data: DataConfig, model: ModelConfig, vocab: VocabConfig | None) -> None:

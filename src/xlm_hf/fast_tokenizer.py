@@ -35,7 +35,7 @@ from transformers.models.xlm.tokenization_xlm import logger as xlm_logger
 from transformers.models.xlm.tokenization_xlm import replace_unicode_punct, romanian_preprocessing
 
 from xlm_hf import moses2019
-from xlm_hf.text import preprocessing_of, pretokenize
+from xlm_hf.text import preprocessing_of, pretokenize, rules_language
 
 try:  # the regex parser moved in Python 3.11; the old name still works with a warning
     from re import _parser as sre_parse
@@ -303,6 +303,7 @@ def fast_moses_pipeline(text: str, lang: str, preprocessing: str = "hf") -> str:
 def fast_words(text: str, lang: str, preprocessing: str = "hf") -> list[str]:
     """Words before lowercasing and BPE (not ja): as `XLMTokenizer._tokenize` splits them
     (``hf``), or as `moses2019.words` (``xlm``: whitespace-free words, as the scripts printed)."""
+    lang = rules_language(lang)
     if preprocessing == "xlm":
         if lang == "zh":
             import rjieba

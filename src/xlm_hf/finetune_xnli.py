@@ -113,7 +113,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     train_rows = []
     for lang in langs:
         try:
-            rows = load_train_rows(config.train, language=lang)
+            rows = [r for source in config.train_sources for r in load_train_rows(source, language=lang)]
         except (FileNotFoundError, ValueError) as err:
             if config.mode != "translate-train-all":
                 raise ConfigError(f"xnli.train: {err}") from None
@@ -121,7 +121,7 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
             continue
         train_rows += [{**r, "lang": lang} for r in rows[: config.max_train_examples]]
     if not train_rows:
-        raise ConfigError(f"xnli.train: no training examples in {config.train}")
+        raise ConfigError(f"xnli.train: no training examples in {', '.join(config.train_sources)}")
     dev = _load_split(config, "dev")
     no_dev = [lang for lang in config.languages if lang not in dev]
     if no_dev:

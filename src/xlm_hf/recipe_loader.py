@@ -256,6 +256,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
         raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if dataclasses.is_dataclass(tp):  # a nested section, such as study.twin
+        return build_section(tp, value, key)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         try:
             return tp(value)

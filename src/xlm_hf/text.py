@@ -34,6 +34,17 @@ from xlm_hf.moses2019 import kytea_words
 logger = logging.getLogger(__name__)
 
 PREPROCESSINGS = ("hf", "xlm")
+#: Languages pre-processed by another language's rules. ``twin`` is the twin study's control
+#: language: English enciphered letter by letter (`xlm_hf.reproduce.twin`), so it takes the
+#: English Moses rules, under which enciphering and pre-processing commute.
+PREPROCESSED_AS = {"twin": "en"}
+
+
+def rules_language(lang: str) -> str:
+    """The language whose Moses rules and segmenter `lang`'s text is pre-processed with."""
+    return PREPROCESSED_AS.get(lang, lang)
+
+
 #: The tokenizer_config.json key holding a tokenizer directory's pre-processing.
 RECORD_KEY = "xlm_hf_preprocessing"
 
@@ -59,6 +70,7 @@ def pretokenize(
 ) -> list[str]:
     """Words of one line of `text` just before BPE: as `XLMTokenizer(..., lang=lang)` sees them
     (``hf``) or as the original XLM scripts print them (``xlm``)."""
+    lang = rules_language(lang)
     if preprocessing == "xlm":
         words = moses2019.words(text, lang)
         if lowercase_and_remove_accents:  # the XLM script works on the line the tokenizer printed
@@ -142,6 +154,7 @@ def xlm_tokenize(tokenizer, text: str, lang: str) -> list[str]:
     """
     # FastXLMTokenizer applies either setting in its own `_tokenize` (a class flag, not an import:
     # fast_tokenizer builds on this module)
+    lang = rules_language(lang)
     if getattr(tokenizer, "applies_preprocessing", False) or preprocessing_of(tokenizer) == "hf":
         return tokenizer._tokenize(text, lang=lang)
     words = pretokenize(text, lang, tokenizer.do_lowercase_and_remove_accent, "xlm")

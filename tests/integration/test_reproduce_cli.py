@@ -87,6 +87,7 @@ def test_study_writes_every_result_and_the_report(finished):
         "perplexity.png",
         "xnli_accuracy.png",
         "retrieval.png",
+        "retrieval_by_layer.png",
     }
 
 

@@ -317,3 +317,27 @@ def test_recipe_bytes_and_paths_give_one_line(tmp_path):
     (tmp_path / "latin1.yaml").write_bytes(b"vocab:\n  languages: [en]\n# caf\xe9\n")
     assert "latin1.yaml:3: not valid UTF-8 (byte 0xe9)" in _error(read_recipe_file, tmp_path / "latin1.yaml")
     assert "is a directory" in _error(read_recipe_file, tmp_path)
+
+
+def test_a_nested_section_is_built_and_checked(tmp_path):
+    from xlm_hf.config import StudyConfig, TwinConfig
+    from xlm_hf.recipe_loader import coerce
+
+    english = tmp_path / "en.txt"
+    english.write_text("Hello.\n")
+    twin = coerce({"english": [str(english)], "heldout_lines": 5}, TwinConfig | None, "study.twin")
+    assert isinstance(twin, TwinConfig) and twin.heldout_lines == 5 and twin.tlm_lines == 15000
+    assert coerce(None, TwinConfig | None, "study.twin") is None
+    with pytest.raises(ConfigError, match=r"^study\.twin\.heldout_line: unknown key"):
+        coerce({"english": [str(english)], "heldout_line": 5}, TwinConfig, "study.twin")
+    assert StudyConfig.__dataclass_fields__["twin"].default is None
+
+
+def test_xnli_train_takes_a_list_of_sets(tmp_path):
+    from xlm_hf.config import XnliConfig
+
+    one = XnliConfig(model_name_or_path="m", train="a.tsv", eval="e")
+    two = XnliConfig(model_name_or_path="m", train=["a.tsv", "b.tsv"], eval="e")
+    assert one.train_sources == ["a.tsv"] and two.train_sources == ["a.tsv", "b.tsv"]
+    with pytest.raises(ConfigError, match=r"^xnli\.train: must name at least one"):
+        XnliConfig(model_name_or_path="m", train=[], eval="e")

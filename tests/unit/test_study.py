@@ -13,7 +13,14 @@ from xlm_hf.config import StudyConfig
 from xlm_hf.errors import ConfigError
 from xlm_hf.reproduce.alignment import distinct_premises, retrieval_accuracy, unk_rate
 from xlm_hf.reproduce.plan import load_study, plan
-from xlm_hf.reproduce.report import geometric_mean, perplexity_curve, write_report
+from xlm_hf.reproduce.report import (
+    geometric_mean,
+    headline,
+    log_linear_fit,
+    perplexity_curve,
+    tokens_to_reach,
+    write_report,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,7 +93,9 @@ def test_bad_study_settings_name_the_key(tmp_path, changes, key):
 
 
 def test_shipped_study_recipes_load_and_compare_equal_compute():
-    for name in ("cpu-xnli15", "sample"):
+    # the twin study's data section names files of ../shared/data, which a user's clone lacks
+    shared = (ROOT.parent / "shared" / "data" / "mono" / "en.txt").is_file()
+    for name in ("cpu-xnli15", "sample", "cpu-en-fr-de-es", *(["twin"] if shared else [])):
         config = load_study(str(ROOT / "recipes/reproduce" / f"{name}.yaml"))
         steps = plan(config)
         pretrain = [s.argv for s in steps if s.name.startswith("pretrain-")]
@@ -251,8 +260,9 @@ def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
     short, long = "the house .", "the house is red and the garden is very large ."
     alone = sentence_vectors(model, sample_tokenizer, [short], "en")
     padded = sentence_vectors(model, sample_tokenizer, [short, long], "en")
-    assert torch.allclose(alone[0], padded[0], atol=1e-5)  # padding is neither attended nor pooled
-    assert torch.allclose(padded.norm(dim=-1), torch.ones(2))
+    assert padded.shape == (2, 2, 32)  # embeddings and the one layer, two sentences
+    assert torch.allclose(alone[:, 0], padded[:, 0], atol=1e-5)  # padding is neither attended nor pooled
+    assert torch.allclose(padded.norm(dim=-1), torch.ones(2, 2))
     as_french = sentence_vectors(model, sample_tokenizer, [short], "fr")
     assert not torch.allclose(alone, as_french)  # the language embedding is part of the input
 
@@ -260,3 +270,89 @@ def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
 def test_distinct_premises_need_aligned_files():
     with pytest.raises(ValueError, match="not row-aligned"):
         distinct_premises({"en": [{"premise": "a"}], "fr": []}, limit=2)
+
+
+def test_budget_points_fine_tune_from_checkpoints_after_every_seed(tmp_path):
+    config = study(tmp_path, budgets=[4, 2])
+    steps = plan(config)
+    out = tmp_path / "study"
+    assert config.budget_seeds == [3]  # the first seed unless told
+    assert [s.name for s in steps][-4:] == [
+        "xnli-mlm@2-seed3",
+        "xnli-mlm@4-seed3",
+        "xnli-mlm-tlm@2-seed3",
+        "xnli-mlm-tlm@4-seed3",
+    ]
+    assert f'xnli.model_name_or_path="{out / "pretrain-mlm-tlm" / "checkpoint-2"}"' in steps[-2].argv
+    assert 'xnli.init="pretrained"' in steps[-2].argv
+    retrieval_only = plan(study(tmp_path, budgets=[2], budget_seeds=[]))
+    assert not any("@" in s.name for s in retrieval_only)
+
+
+@pytest.mark.parametrize("budgets", [[0], [2, 2]])
+def test_budgets_must_be_distinct_positive_steps(tmp_path, budgets):
+    with pytest.raises(ConfigError, match="^study.budgets"):
+        study(tmp_path, budgets=budgets)
+
+
+def test_headline_gives_the_transfer_ratio_and_retrieval_means():
+    summary = {
+        "xnli": {
+            "random": {"mean": {"en": 1 / 3, "twin": 0.34, "avg": 0.3}},
+            "mlm-tlm": {"mean": {"en": 0.6, "fr": 0.5, "de": 0.4, "avg": 0.5}},
+        },
+        "alignment": {
+            "mlm-tlm": {
+                "retrieval": {"fr": 0.2, "de": 0.4},
+                "best_layer": {
+                    "fr": {"layer": 2, "from_pivot": 0.5, "to_pivot": 0.7},
+                    "de": {"layer": 1, "from_pivot": 0.4, "to_pivot": 0.4},
+                },
+            }
+        },
+    }
+    head = headline(summary)
+    assert head["xnli_others"]["mlm-tlm"] == pytest.approx(0.45)
+    assert head["transfer_ratio"]["mlm-tlm"] == pytest.approx((0.45 - 1 / 3) / (0.6 - 1 / 3))
+    assert head["transfer_ratio"]["random"] is None  # English at chance: no ratio
+    assert head["retrieval_top1"]["mlm-tlm"] == pytest.approx(0.3)
+    assert head["retrieval_top1_best_layer"]["mlm-tlm"] == pytest.approx(0.5)
+
+
+def test_extrapolation_fits_a_log_linear_curve():
+    a, b = log_linear_fit([1e6, 1e7, 1e8], [0.1, 0.2, 0.3])
+    assert (a, b) == (pytest.approx(-0.5), pytest.approx(0.1))
+    points = [{"tokens": t, "acc": y} for t, y in ((1e6, 0.1), (1e7, 0.2))]
+    assert tokens_to_reach(points, "acc", 0.4) == pytest.approx(1e9)
+    assert tokens_to_reach(points[:1], "acc", 0.4) is None  # one point fits no curve
+    falling = [{"tokens": 1e6, "acc": 0.3}, {"tokens": 1e7, "acc": 0.2}]
+    assert tokens_to_reach(falling, "acc", 0.4) is None
+
+
+def test_the_probe_reports_every_layer_both_ways(sample_tokenizer):
+    from transformers import XLMConfig, XLMModel
+
+    from xlm_hf.reproduce.alignment import probe
+
+    torch.manual_seed(0)
+    config = XLMConfig(
+        vocab_size=len(sample_tokenizer),
+        emb_dim=32,
+        n_layers=2,
+        n_heads=2,
+        n_langs=4,
+        lang2id=sample_tokenizer.lang2id,
+        id2lang={i: lang for lang, i in sample_tokenizer.lang2id.items()},
+        max_position_embeddings=64,
+        use_lang_emb=True,
+    )
+    sentences = ["the house is red .", "the garden is large .", "a cat sleeps ."]
+    result = probe(XLMModel(config), sample_tokenizer, {"en": sentences, "fr": sentences})
+    layers = result["by_layer"]["fr"]
+    assert len(layers["from_pivot"]) == len(layers["to_pivot"]) == 3  # embeddings + 2 layers
+    assert result["retrieval"]["fr"] == layers["from_pivot"][-1]
+    assert result["retrieval_to_pivot"]["fr"] == layers["to_pivot"][-1]
+    best = result["best_layer"]["fr"]
+    means = [(a + b) / 2 for a, b in zip(layers["from_pivot"], layers["to_pivot"], strict=True)]
+    assert (best["from_pivot"] + best["to_pivot"]) / 2 == max(means)
+    assert result["sentences"] == 3 and result["pivot"] == "en"

@@ -1,9 +1,10 @@
 """How cross-lingual is an encoder? Translation retrieval on row-aligned XNLI sentences, and <unk> rates.
 
 XNLI's 15 dev files are translations of each other row by row, so the distinct premises of
-English and of language xx are two lists of the same sentences. Each sentence is encoded on its
-own (``</s> S </s>``, ``langs`` = its language), mean-pooled over its tokens, and each English
-sentence retrieves its nearest xx sentence by cosine similarity. Top-1 accuracy is the share
+English and of language xx are two lists of the same sentences (the twin study uses its held-out
+lines and their cipher instead). Each sentence is encoded on its own (``</s> S </s>``, ``langs``
+= its language), mean-pooled over its tokens at every layer, and each English sentence retrieves
+its nearest xx sentence by cosine similarity (and each xx sentence its English one). Top-1 accuracy is the share
 that finds their own translation: about 1/N for an encoder that knows nothing, high for one whose
 languages share a space. It needs no fine-tuning, so it measures what pretraining alone gave;
 the <unk> share per language checks that the vocabulary covers every script before anything is
@@ -44,7 +45,8 @@ def distinct_premises(dev: dict[str, list[dict[str, Any]]], limit: int) -> dict[
 def sentence_vectors(
     model: Any, tokenizer: Any, sentences: list[str], lang: str, max_len: int = 128, batch_size: int = 64
 ) -> torch.Tensor:
-    """Mean of the last hidden states over each sentence's tokens (padding excluded), L2-normalised."""
+    """Per layer (embeddings first, last layer last), the mean of the hidden states over each
+    sentence's tokens (padding excluded), L2-normalised: ``[n_layers + 1, len(sentences), dim]``."""
     model.eval()
     max_len = min(max_len, model.config.max_position_embeddings)
     eos, lang_id = tokenizer.sep_token_id, tokenizer.lang2id[lang]
@@ -56,11 +58,15 @@ def sentence_vectors(
     for start in range(0, len(examples), batch_size):
         batch = pad_examples(examples[start : start + batch_size], tokenizer.pad_token_id)
         hidden = model(
-            input_ids=batch["input_ids"], langs=batch["langs"], attention_mask=batch["attention_mask"]
-        )[0]
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1))
-    return torch.cat(out)
+            input_ids=batch["input_ids"],
+            langs=batch["langs"],
+            attention_mask=batch["attention_mask"],
+            output_hidden_states=True,
+        ).hidden_states
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
+        layers = torch.stack([(h * mask).sum(1) / mask.sum(1) for h in hidden])
+        out.append(torch.nn.functional.normalize(layers, dim=-1))
+    return torch.cat(out, dim=1)
 
 
 def retrieval_accuracy(source: torch.Tensor, target: torch.Tensor) -> float:
@@ -73,13 +79,37 @@ def unk_rate(tokenizer: Any, sentences: list[str], lang: str) -> float:
     return sum(i == tokenizer.unk_token_id for i in ids) / max(len(ids), 1)
 
 
-def probe(model: Any, tokenizer: Any, premises: dict[str, list[str]], pivot: str = "en") -> dict[str, Any]:
-    """``{"retrieval": {xx: top-1 pivot→xx}, "unk_rate": {lang: share}, "sentences": N}``."""
-    vectors = {lang: sentence_vectors(model, tokenizer, sents, lang) for lang, sents in premises.items()}
+def probe(model: Any, tokenizer: Any, sentences: dict[str, list[str]], pivot: str = "en") -> dict[str, Any]:
+    """Retrieval between the pivot and every other language, both ways, at every layer.
+
+    ``retrieval`` / ``retrieval_to_pivot``: top-1 pivot→xx / xx→pivot with the last layer;
+    ``by_layer``: both directions for each layer (0 = embeddings); ``best_layer``: the layer
+    whose mean of the two directions is highest, with its figures; ``unk_rate`` per language.
+    """
+    vectors = {lang: sentence_vectors(model, tokenizer, sents, lang) for lang, sents in sentences.items()}
+    by_layer = {
+        lang: {
+            "from_pivot": [retrieval_accuracy(p, v) for p, v in zip(vectors[pivot], vec, strict=True)],
+            "to_pivot": [retrieval_accuracy(v, p) for p, v in zip(vectors[pivot], vec, strict=True)],
+        }
+        for lang, vec in vectors.items()
+        if lang != pivot
+    }
+    best = {}
+    for lang, both in by_layer.items():
+        means = [(a + b) / 2 for a, b in zip(both["from_pivot"], both["to_pivot"], strict=True)]
+        layer = max(range(len(means)), key=means.__getitem__)
+        best[lang] = {
+            "layer": layer,
+            "from_pivot": both["from_pivot"][layer],
+            "to_pivot": both["to_pivot"][layer],
+        }
     return {
-        "sentences": len(premises[pivot]),
-        "retrieval": {
-            lang: retrieval_accuracy(vectors[pivot], vec) for lang, vec in vectors.items() if lang != pivot
-        },
-        "unk_rate": {lang: unk_rate(tokenizer, sents, lang) for lang, sents in premises.items()},
+        "sentences": len(sentences[pivot]),
+        "pivot": pivot,
+        "retrieval": {lang: both["from_pivot"][-1] for lang, both in by_layer.items()},
+        "retrieval_to_pivot": {lang: both["to_pivot"][-1] for lang, both in by_layer.items()},
+        "by_layer": by_layer,
+        "best_layer": best,
+        "unk_rate": {lang: unk_rate(tokenizer, sents, lang) for lang, sents in sentences.items()},
     }

@@ -74,6 +74,27 @@ def finetune_dir(study: StudyConfig, variant: str, seed: int) -> Path:
     return Path(study.output_dir) / f"xnli-{variant}-seed{seed}"
 
 
+def budget_variant(variant: str, steps: int) -> str:
+    """A pretrained variant stopped at a budget: ``mlm-tlm@1500``, fine-tuned from that checkpoint."""
+    return f"{variant}@{steps}"
+
+
+def budget_variants(study: StudyConfig) -> list[tuple[str, str, int]]:
+    """``(name, variant, steps)`` of every budget point, in order (pretrained variants only)."""
+    return [
+        (budget_variant(v, b), v, b) for v in study.variants if v != RANDOM for b in sorted(study.budgets)
+    ]
+
+
+def model_dir(study: StudyConfig, variant: str) -> Path:
+    """The model a variant fine-tunes from (a budget point: its pretraining checkpoint)."""
+    name, _, steps = variant.partition("@")
+    source = study.random_init_from if name == RANDOM else name
+    if steps:
+        return pretrained_dir(study, source) / f"checkpoint-{steps}"
+    return pretrained_dir(study, source)
+
+
 def plan(study: StudyConfig) -> list[Step]:
     """Every training step of the study, in the order they run: pretraining, then fine-tuning."""
     steps = []
@@ -98,30 +119,30 @@ def plan(study: StudyConfig) -> list[Step]:
                 "results.json",
             )
         )
-    # seed by seed, so that a study cut short still compares every variant
-    for seed in study.seeds:
-        for variant in study.variants:
-            source = study.random_init_from if variant == RANDOM else variant
-            out = finetune_dir(study, variant, seed)
-            argv = [
-                "finetune-xnli",
-                "--config",
-                study.finetune,
-                *study_overrides(
-                    {
-                        "xnli.model_name_or_path": str(pretrained_dir(study, source)),
-                        "xnli.init": "random" if variant == RANDOM else "pretrained",
-                        "training.seed": seed,
-                        "training.output_dir": str(out),
-                    }
-                ),
-            ]
-            steps.append(
-                Step(
-                    f"xnli-{variant}-seed{seed}",
-                    argv + study_overrides(study.finetune_overrides),
-                    out,
-                    "xnli_results.json",
-                )
+    # seed by seed, so that a study cut short still compares every variant; the budget points last
+    runs = [(variant, seed) for seed in study.seeds for variant in study.variants]
+    runs += [(name, seed) for seed in study.budget_seeds for name, _, _ in budget_variants(study)]
+    for variant, seed in runs:
+        out = finetune_dir(study, variant, seed)
+        argv = [
+            "finetune-xnli",
+            "--config",
+            study.finetune,
+            *study_overrides(
+                {
+                    "xnli.model_name_or_path": str(model_dir(study, variant)),
+                    "xnli.init": "random" if variant == RANDOM else "pretrained",
+                    "training.seed": seed,
+                    "training.output_dir": str(out),
+                }
+            ),
+        ]
+        steps.append(
+            Step(
+                f"xnli-{variant}-seed{seed}",
+                argv + study_overrides(study.finetune_overrides),
+                out,
+                "xnli_results.json",
             )
+        )
     return steps

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import write_json, write_text
-from xlm_hf.reproduce.plan import finetune_dir, pretrained_dir
+from xlm_hf.reproduce.plan import budget_variants, finetune_dir, model_dir, pretrained_dir
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,70 @@ def xnli_summary(study: Any, out: Path) -> dict[str, Any]:
             "per_seed": per_seed,
         }
     return summary
+
+
+def budget_summary(study: Any, alignment: dict[str, Any], pivot: str = "en") -> dict[str, Any]:
+    """Per pretrained variant, one point per budget and the full run: pretraining tokens, XNLI
+    (English, the mean of the other languages) over `budget_seeds`, and retrieval top-1 pivot→xx."""
+    if not study.budgets:
+        return {}
+    out: dict[str, Any] = {}
+    for name, variant, steps in [
+        *budget_variants(study),
+        *((v, v, None) for v in study.variants if v != "random"),
+    ]:
+        seeds = study.budget_seeds if steps is not None else study.seeds
+        runs = [finetune_dir(study, name, seed) / "xnli_results.json" for seed in seeds]
+        if not all(path.exists() for path in runs):
+            continue
+        devs = [json.loads(path.read_text())["dev"] for path in runs]
+        others = [lang for lang in devs[0] if lang not in (pivot, "avg")] if devs else []
+        source = model_dir(study, name)
+        totals = source / "xlm_hf_totals-0.json"
+        if steps is None:
+            tokens = json.loads((source / "results.json").read_text())["train_tokens"]
+            steps = json.loads((source / "results.json").read_text())["train_steps"]
+        else:
+            tokens = json.loads(totals.read_text())["train_tokens"] if totals.exists() else None
+        out.setdefault(variant, []).append(
+            {
+                "steps": steps,
+                "tokens": tokens,
+                "seeds": list(seeds),
+                # no budget_seeds: a retrieval-only point
+                "xnli_en": statistics.fmean(d[pivot] for d in devs) if devs else None,
+                "xnli_others": (
+                    statistics.fmean(statistics.fmean(d[lang] for lang in others) for d in devs)
+                    if devs
+                    else None
+                ),
+                "retrieval_top1": (
+                    statistics.fmean(alignment[name]["retrieval"].values()) if name in alignment else None
+                ),
+            }
+        )
+    for points in out.values():
+        points.sort(key=lambda point: point["steps"])
+    return out
+
+
+def log_linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+    """Least-squares ``y = a + b log10(x)``: returns (a, b)."""
+    lx = [math.log10(x) for x in xs]
+    mx, my = statistics.fmean(lx), statistics.fmean(ys)
+    var = sum((x - mx) ** 2 for x in lx)
+    b = sum((x - mx) * (y - my) for x, y in zip(lx, ys, strict=True)) / var if var else 0.0
+    return my - b * mx, b
+
+
+def tokens_to_reach(points: list[dict[str, Any]], key: str, target: float) -> float | None:
+    """Pretraining tokens at which the log-linear fit of `key` over the budget points reaches
+    `target` (None: fewer than two points, or a curve that does not rise)."""
+    usable = [(p["tokens"], p[key]) for p in points if p.get("tokens") and p.get(key) is not None]
+    if len(usable) < 2:
+        return None
+    a, b = log_linear_fit(*map(list, zip(*usable, strict=True)))
+    return 10 ** ((target - a) / b) if b > 0 else None
 
 
 def perplexity_curve(run_dir: Path, objective: str = "mlm") -> list[tuple[int, float]]:
@@ -126,9 +190,10 @@ def tables(summary: dict[str, Any]) -> str:
     if align:
         others = [lang for lang in langs if lang != "en"]
         n = next(iter(align.values()))["sentences"]
+        where = summary.get("alignment_source", "XNLI dev premises")
         lines += [
             "",
-            f"### Translation retrieval en → xx, top-1 (%) over {n} XNLI dev premises (chance {100 / n:.1f})",
+            f"### Translation retrieval en → xx, top-1 (%), last layer, over {n} {where} (chance {100 / n:.1f})",
             "",
             "| | " + " | ".join(others) + " | avg |",
             "|---|" + "---|" * (len(others) + 1),
@@ -140,6 +205,22 @@ def tables(summary: dict[str, Any]) -> str:
                 + " | ".join(_pct(v) for v in values)
                 + f" | {_pct(statistics.fmean(values))} |"
             )
+        if all("best_layer" in res for res in align.values()):
+            lines += [
+                "",
+                "### Retrieval top-1 (%) both ways: last layer, and the best layer (0 = embeddings)",
+                "",
+                "| variant | pair | en → xx, last | xx → en, last | best layer | en → xx, best | xx → en, best |",
+                "|---|---|---|---|---|---|---|",
+            ]
+            for variant, res in align.items():
+                for lang in others:
+                    best = res["best_layer"][lang]
+                    lines.append(
+                        f"| {variant} | en-{lang} | {_pct(res['retrieval'][lang])} | "
+                        f"{_pct(res['retrieval_to_pivot'][lang])} | {best['layer']} | "
+                        f"{_pct(best['from_pivot'])} | {_pct(best['to_pivot'])} |"
+                    )
         unk = next(iter(align.values()))["unk_rate"]
         lines += [
             "",
@@ -149,6 +230,40 @@ def tables(summary: dict[str, Any]) -> str:
             "|" + "---|" * len(langs),
             "| " + " | ".join(f"{100 * unk[lang]:.2f}" for lang in langs) + " |",
         ]
+    head = summary.get("headline", {})
+    if head.get("transfer_ratio"):
+        lines += [
+            "",
+            "### Transfer: (accuracy in the other languages − ⅓) / (English accuracy − ⅓), from the seed means",
+            "",
+            "| variant | English (%) | other languages (%) | transfer ratio |",
+            "|---|---|---|---|",
+        ]
+        for variant, ratio in head["transfer_ratio"].items():
+            lines.append(
+                f"| {variant} | {_pct(head['xnli_en'][variant])} | {_pct(head['xnli_others'][variant])} | "
+                f"{'-' if ratio is None else f'{ratio:.2f}'} |"
+            )
+    budgets = summary.get("budgets", {})
+    if budgets:
+        lines += [
+            "",
+            "### Pretraining budgets: XNLI (%) and retrieval top-1 en → xx (%, last layer) against pretraining tokens",
+            "",
+            "| variant | steps | tokens | seeds | English | other languages | retrieval |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for variant, points in budgets.items():
+            for p in points:
+                cell = {
+                    k: "-" if p[k] is None else _pct(p[k])
+                    for k in ("retrieval_top1", "xnli_en", "xnli_others")
+                }
+                tokens = "-" if p["tokens"] is None else f"{p['tokens']:,}"
+                lines.append(
+                    f"| {variant} | {p['steps']} | {tokens} | {len(p['seeds'])} | {cell['xnli_en']} | "
+                    f"{cell['xnli_others']} | {cell['retrieval_top1']} |"
+                )
     pre = summary.get("pretraining", {})
     if pre:
         lines += [
@@ -250,7 +365,91 @@ def plots(summary: dict[str, Any], folder: Path) -> list[Path]:
         ax.set(ylabel="en → xx retrieval, top-1 (%)")
         ax.legend()
         save(fig, "retrieval.png")
+        if all("by_layer" in res for res in align.values()):
+            fig, ax = plt.subplots(figsize=(6.5, 4))
+            for variant, res in align.items():
+                per_layer = _layer_means(res)
+                ax.plot(
+                    range(len(per_layer)),
+                    [100 * v for v in per_layer],
+                    marker="o",
+                    color=color.get(variant),
+                    label=variant,
+                )
+            ax.set(xlabel="layer (0 = embeddings)", ylabel="retrieval top-1 (%), mean of both ways")
+            ax.legend()
+            ax.grid(alpha=0.3)
+            save(fig, "retrieval_by_layer.png")
+    budgets = summary.get("budgets", {})
+    if budgets:
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+        for variant, points in budgets.items():
+            tokens = [p["tokens"] for p in points]
+            scored = [p for p in points if p["xnli_en"] is not None]
+            axes[0].plot(
+                [p["tokens"] for p in scored],
+                [100 * p["xnli_others"] for p in scored],
+                "-o",
+                color=color.get(variant),
+                label=f"{variant}: other languages",
+            )
+            axes[0].plot(
+                [p["tokens"] for p in scored],
+                [100 * p["xnli_en"] for p in scored],
+                "--o",
+                color=color.get(variant),
+                label=f"{variant}: English",
+            )
+            if all(p["retrieval_top1"] is not None for p in points):
+                axes[1].plot(
+                    tokens,
+                    [100 * p["retrieval_top1"] for p in points],
+                    "-o",
+                    color=color.get(variant),
+                    label=variant,
+                )
+        axes[0].axhline(100 / 3, color="grey", linestyle=":", linewidth=1, label="chance")
+        axes[0].set(xscale="log", xlabel="pretraining tokens", ylabel="XNLI dev accuracy (%)")
+        axes[1].set(xscale="log", xlabel="pretraining tokens", ylabel="retrieval en → xx, top-1 (%)")
+        for ax in axes:
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+        save(fig, "budgets.png")
     return written
+
+
+def _layer_means(res: dict[str, Any]) -> list[float]:
+    """Per layer, retrieval top-1 averaged over the two directions and every language pair."""
+    pairs = list(res["by_layer"].values())
+    return [
+        statistics.fmean((p["from_pivot"][i] + p["to_pivot"][i]) / 2 for p in pairs)
+        for i in range(len(pairs[0]["from_pivot"]))
+    ]
+
+
+def headline(summary: dict[str, Any], pivot: str = "en") -> dict[str, Any]:
+    """The study's figures in one place, fractions in [0, 1] and means over seeds: English and
+    other-language accuracy, the transfer ratio, and retrieval (last layer, and best layer both ways)."""
+    out: dict[str, Any] = {
+        "xnli_en": {},
+        "xnli_others": {},
+        "transfer_ratio": {},
+        "retrieval_top1": {},
+        "retrieval_top1_best_layer": {},
+    }
+    for variant, stats in summary["xnli"].items():
+        others = [lang for lang in stats["mean"] if lang not in (pivot, "avg")]
+        en = stats["mean"][pivot]
+        rest = statistics.fmean(stats["mean"][lang] for lang in others)
+        out["xnli_en"][variant], out["xnli_others"][variant] = en, rest
+        out["transfer_ratio"][variant] = (rest - 1 / 3) / (en - 1 / 3) if en > 1 / 3 else None
+    for variant, res in summary.get("alignment", {}).items():
+        out["retrieval_top1"][variant] = statistics.fmean(res["retrieval"].values())
+        if "best_layer" in res:
+            out["retrieval_top1_best_layer"][variant] = statistics.fmean(
+                (b["from_pivot"] + b["to_pivot"]) / 2 for b in res["best_layer"].values()
+            )
+    return out
 
 
 def write_report(study: Any, out: Path) -> dict[str, Any]:
@@ -267,6 +466,15 @@ def write_report(study: Any, out: Path) -> dict[str, Any]:
         "timings": timings,
         "reference": study.reference,
     }
+    if study.twin is not None:
+        summary["alignment_source"] = "held-out lines and their cipher"
+        saved = json.loads((out / "alignment.json").read_text()) if (out / "alignment.json").exists() else {}
+        summary["shared_tokens"] = saved.get("shared_tokens")
+        data_record = out / "data" / "twin_data.json"
+        if data_record.exists():
+            summary["twin_data"] = json.loads(data_record.read_text())
+    summary["budgets"] = budget_summary(study, summary["alignment"])
+    summary["headline"] = headline(summary)
     summary["tables"] = tables(summary)
     summary["plots"] = []
     # the numbers first: a plotting problem must not cost the report of a finished study

@@ -33,7 +33,15 @@ from xlm_hf.atomic_files import write_json
 from xlm_hf.config import RANDOM, StudyConfig
 from xlm_hf.errors import ConfigError, Interrupted, XlmHfError
 from xlm_hf.launch import run_command
-from xlm_hf.reproduce.plan import Step, load_study, plan, pretrained_dir, study_overrides
+from xlm_hf.reproduce.plan import (
+    Step,
+    budget_variants,
+    load_study,
+    model_dir,
+    plan,
+    pretrained_dir,
+    study_overrides,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +103,8 @@ def run(study: StudyConfig) -> dict[str, Any]:
 def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
     timings_path = out / "timings.json"
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
+    if study.twin is not None:
+        _make_twin_data(study, timings, timings_path)
     steps = plan(study)
     for index, step in enumerate(steps, 1):
         if step.done:
@@ -108,10 +118,18 @@ def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
         write_json(timings_path, timings)
         logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
     alignment_path = out / "alignment.json"
-    settings = {"variants": list(study.variants), "sentences": study.alignment_sentences}
+    settings = {
+        "variants": list(study.variants),
+        "budgets": list(study.budgets),
+        "sentences": study.alignment_sentences if study.twin is None else study.twin.heldout_lines,
+        "source": "xnli" if study.twin is None else "twin",
+    }
     if not alignment_path.exists() or json.loads(alignment_path.read_text()).get("settings") != settings:
         start = time.monotonic()
-        write_json(alignment_path, {"settings": settings, "probe": alignment_probe(study)})
+        probed = {"settings": settings, "probe": alignment_probe(study)}
+        if study.twin is not None:
+            probed["shared_tokens"] = twin_shared_tokens(study)
+        write_json(alignment_path, probed)
         timings["alignment"] = time.monotonic() - start
         write_json(timings_path, timings)
     from xlm_hf.reproduce.report import write_report
@@ -119,30 +137,81 @@ def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
     return write_report(study, out)
 
 
+def _make_twin_data(study: StudyConfig, timings: dict[str, float], timings_path: Path) -> None:
+    """The twin study's data directory, made once per setting of ``study.twin``."""
+    from dataclasses import asdict
+
+    from xlm_hf.reproduce.twin import make_twin_data
+
+    data_dir = twin_data_dir(study)
+    record = data_dir / "twin_data.json"
+    wanted = {**asdict(study.twin)}
+    if record.exists() and json.loads(record.read_text()).get("settings") == wanted:
+        logger.info("twin data: done already (%s)", data_dir)
+        return
+    logger.info("twin data: writing %s", data_dir)
+    start = time.monotonic()
+    made = make_twin_data(study.twin, data_dir)
+    write_json(record, {"settings": wanted, **made})
+    timings["twin-data"] = time.monotonic() - start
+    write_json(timings_path, timings)
+
+
+def twin_data_dir(study: StudyConfig) -> Path:
+    return Path(study.output_dir) / "data"
+
+
+def probe_sentences(study: StudyConfig) -> dict[str, list[str]]:
+    """The retrieval probe's parallel sentences: the twin's held-out lines, else XNLI dev premises."""
+    if study.twin is not None:
+        held = twin_data_dir(study) / "heldout"
+        return {
+            lang: (held / f"{lang}.txt").read_text(encoding="utf-8").splitlines() for lang in ("en", "twin")
+        }
+    from xlm_hf.data.xnli import load_xnli_split
+    from xlm_hf.finetune_xnli import load_recipe
+    from xlm_hf.reproduce.alignment import distinct_premises
+
+    xnli = load_recipe(study.finetune, study_overrides(study.finetune_overrides)).xnli
+    dev = load_xnli_split(xnli.eval, "dev", xnli.languages)
+    return distinct_premises(dev, study.alignment_sentences)
+
+
 def alignment_probe(study: StudyConfig) -> dict[str, Any]:
     """Retrieval and <unk> rates for every variant's encoder (the random one drawn from seed 0)."""
     import torch
     from transformers import XLMConfig, XLMModel, XLMTokenizer
 
-    from xlm_hf.data.xnli import load_xnli_split
-    from xlm_hf.finetune_xnli import load_recipe
-    from xlm_hf.reproduce.alignment import distinct_premises, probe
+    from xlm_hf.reproduce.alignment import probe
 
-    xnli = load_recipe(study.finetune, study_overrides(study.finetune_overrides)).xnli
-    dev = load_xnli_split(xnli.eval, "dev", xnli.languages)
-    premises = distinct_premises(dev, study.alignment_sentences)
-    results = {}
-    for variant in study.variants:
-        source = pretrained_dir(study, study.random_init_from if variant == RANDOM else variant)
+    sentences = probe_sentences(study)
+    results: dict[str, Any] = {}
+    for variant in [*study.variants, *(name for name, _, _ in budget_variants(study))]:
+        source = model_dir(study, variant)
         tokenizer = XLMTokenizer.from_pretrained(str(source))
         if variant == RANDOM:
             torch.manual_seed(0)
             model = XLMModel(XLMConfig.from_pretrained(str(source)))
         else:
             model = XLMModel.from_pretrained(str(source))
-        logger.info("alignment probe: %s (%d sentences per language)", variant, len(premises["en"]))
-        results[variant] = probe(model, tokenizer, premises)
+        logger.info("alignment probe: %s (%d sentences per language)", variant, len(sentences["en"]))
+        results[variant] = probe(model, tokenizer, sentences)
     return results
+
+
+def twin_shared_tokens(study: StudyConfig) -> dict[str, Any]:
+    """The subword tokens the two MLM halves still share under the study's vocabulary."""
+    from transformers import XLMTokenizer
+
+    from xlm_hf.reproduce.twin import shared_tokens
+
+    tokenizer = XLMTokenizer.from_pretrained(str(pretrained_dir(study, sorted(study.pretrain)[0])))
+    mono = twin_data_dir(study) / "mono"
+    return shared_tokens(
+        tokenizer,
+        (mono / "en.txt").read_text(encoding="utf-8").splitlines(),
+        (mono / "twin.txt").read_text(encoding="utf-8").splitlines(),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
