@@ -356,3 +356,59 @@ def test_the_probe_reports_every_layer_both_ways(sample_tokenizer):
     means = [(a + b) / 2 for a, b in zip(layers["from_pivot"], layers["to_pivot"], strict=True)]
     assert (best["from_pivot"] + best["to_pivot"]) / 2 == max(means)
     assert result["sentences"] == 3 and result["pivot"] == "en"
+
+
+def test_the_page_summary_picks_fractions_from_both_studies(tmp_path):
+    from xlm_hf.reproduce.summary import main as summary_main
+
+    def xnli(langs):
+        return {
+            v: {
+                "mean": {lang: 0.5 for lang in langs},
+                "std": {lang: 0.01 for lang in langs},
+                "per_seed": {"0": {lang: 0.5 for lang in langs}, "1": {lang: 0.6 for lang in langs}},
+            }
+            for v in ("random", "mlm", "mlm-tlm")
+        }
+
+    def probe(langs):
+        return {
+            "retrieval": {lang: 0.2 for lang in langs},
+            "retrieval_to_pivot": {lang: 0.4 for lang in langs},
+            "best_layer": {lang: {"layer": 3, "from_pivot": 0.6, "to_pivot": 0.8} for lang in langs},
+        }
+
+    twin = {
+        "headline": {
+            "retrieval_top1_best_layer": dict.fromkeys(("random", "mlm", "mlm-tlm"), 0.7),
+            "transfer_ratio": dict.fromkeys(("random", "mlm", "mlm-tlm"), 0.9),
+        },
+        "alignment": {v: probe(["twin"]) for v in ("random", "mlm", "mlm-tlm")},
+        "xnli": xnli(["en", "twin"]),
+        "twin_data": {"commutation": {"share_not_commuting": 0.01}},
+    }
+    effr = {
+        "headline": {
+            "xnli_en": dict.fromkeys(("random", "mlm", "mlm-tlm"), 0.55),
+            "xnli_others": dict.fromkeys(("random", "mlm", "mlm-tlm"), 0.45),
+        },
+        "alignment": {v: probe(["fr", "de", "es"]) for v in ("random", "mlm", "mlm-tlm")},
+        "xnli": xnli(["en", "fr", "de", "es"]),
+    }
+    for name, results in (("twin", twin), ("effr", effr)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "study_results.json").write_text(json.dumps(results))
+    out = tmp_path / "summary.json"
+    assert (
+        summary_main(
+            ["--twin", str(tmp_path / "twin"), "--en-fr-de-es", str(tmp_path / "effr"), "--out", str(out)]
+        )
+        == 0
+    )
+    saved = json.loads(out.read_text())
+    assert saved["twin"]["retrieval_p1"]["mlm-tlm"] == 0.7
+    assert saved["twin"]["retrieval_p1_last_layer"]["mlm"] == pytest.approx(0.3)
+    assert saved["twin"]["xnli"]["mlm-tlm"] == {"en": 0.5, "twin": 0.5}
+    assert saved["en-fr-de-es"]["xnli_fr_de_es"]["mlm"] == 0.45
+    assert saved["en-fr-de-es"]["xnli_fr_de_es_std_over_seeds"]["mlm"] == pytest.approx(0.0707107, abs=1e-6)
+    assert saved["en-fr-de-es"]["retrieval_top1_en_fr_de"]["random"] == pytest.approx(0.2)
