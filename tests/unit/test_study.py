@@ -412,3 +412,14 @@ def test_the_page_summary_picks_fractions_from_both_studies(tmp_path):
     assert saved["en-fr-de-es"]["xnli_fr_de_es"]["mlm"] == 0.45
     assert saved["en-fr-de-es"]["xnli_fr_de_es_std_over_seeds"]["mlm"] == pytest.approx(0.0707107, abs=1e-6)
     assert saved["en-fr-de-es"]["retrieval_top1_en_fr_de"]["random"] == pytest.approx(0.2)
+
+
+def test_a_budget_without_its_checkpoint_is_named(tmp_path):
+    from xlm_hf.reproduce.run import alignment_probe
+
+    config = study(tmp_path, budgets=[2], variants=["mlm"])
+    (tmp_path / "study" / "pretrain-mlm").mkdir(parents=True)  # the run, but no checkpoint-2
+    with pytest.raises(
+        ConfigError, match=r"^study\.budgets: no model at .*pretrain-mlm/checkpoint-2 for mlm@2"
+    ):
+        alignment_probe(config)

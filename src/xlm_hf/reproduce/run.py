@@ -184,10 +184,18 @@ def alignment_probe(study: StudyConfig) -> dict[str, Any]:
 
     from xlm_hf.reproduce.alignment import probe
 
+    sources = {
+        v: model_dir(study, v) for v in [*study.variants, *(name for name, _, _ in budget_variants(study))]
+    }
+    for variant, source in sources.items():
+        if "@" in variant and not source.is_dir():  # a checkpoint that save_total_limit deleted
+            raise ConfigError(
+                f"study.budgets: no model at {source} for {variant} (keep every checkpoint: "
+                "training.save_total_limit: null)"
+            )
     sentences = probe_sentences(study)
     results: dict[str, Any] = {}
-    for variant in [*study.variants, *(name for name, _, _ in budget_variants(study))]:
-        source = model_dir(study, variant)
+    for variant, source in sources.items():
         tokenizer = XLMTokenizer.from_pretrained(str(source))
         if variant == RANDOM:
             torch.manual_seed(0)
