@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from tests.conftest import tiny_xlm_config
 from xlm_hf.config import StudyConfig
 from xlm_hf.errors import ConfigError
 from xlm_hf.reproduce.alignment import distinct_premises, retrieval_accuracy, unk_rate
@@ -239,24 +240,28 @@ def test_a_typo_in_the_overrides_fails_before_any_step(tmp_path):
         load_study(str(path))
 
 
-def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
-    from transformers import XLMConfig, XLMModel
-
-    from xlm_hf.reproduce.alignment import sentence_vectors
+def sample_encoder(tokenizer, n_layers: int):
+    """A tiny `XLMModel` (seed 0) over the sample tokenizer's vocabulary and languages."""
+    from transformers import XLMModel
 
     torch.manual_seed(0)
-    config = XLMConfig(
-        vocab_size=len(sample_tokenizer),
-        emb_dim=32,
-        n_layers=1,
-        n_heads=2,
-        n_langs=4,
-        lang2id=sample_tokenizer.lang2id,
-        id2lang={i: lang for lang, i in sample_tokenizer.lang2id.items()},
-        max_position_embeddings=64,
-        use_lang_emb=True,
+    return XLMModel(
+        tiny_xlm_config(
+            vocab_size=len(tokenizer),
+            n_layers=n_layers,
+            n_heads=2,
+            n_langs=4,
+            lang2id=tokenizer.lang2id,
+            id2lang={i: lang for lang, i in tokenizer.lang2id.items()},
+            use_lang_emb=True,
+        )
     )
-    model = XLMModel(config)
+
+
+def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
+    from xlm_hf.reproduce.alignment import sentence_vectors
+
+    model = sample_encoder(sample_tokenizer, n_layers=1)
     short, long = "the house .", "the house is red and the garden is very large ."
     alone = sentence_vectors(model, sample_tokenizer, [short], "en")
     padded = sentence_vectors(model, sample_tokenizer, [short, long], "en")
@@ -330,24 +335,12 @@ def test_extrapolation_fits_a_log_linear_curve():
 
 
 def test_the_probe_reports_every_layer_both_ways(sample_tokenizer):
-    from transformers import XLMConfig, XLMModel
-
     from xlm_hf.reproduce.alignment import probe
 
-    torch.manual_seed(0)
-    config = XLMConfig(
-        vocab_size=len(sample_tokenizer),
-        emb_dim=32,
-        n_layers=2,
-        n_heads=2,
-        n_langs=4,
-        lang2id=sample_tokenizer.lang2id,
-        id2lang={i: lang for lang, i in sample_tokenizer.lang2id.items()},
-        max_position_embeddings=64,
-        use_lang_emb=True,
-    )
     sentences = ["the house is red .", "the garden is large .", "a cat sleeps ."]
-    result = probe(XLMModel(config), sample_tokenizer, {"en": sentences, "fr": sentences})
+    result = probe(
+        sample_encoder(sample_tokenizer, n_layers=2), sample_tokenizer, {"en": sentences, "fr": sentences}
+    )
     layers = result["by_layer"]["fr"]
     assert len(layers["from_pivot"]) == len(layers["to_pivot"]) == 3  # embeddings + 2 layers
     assert result["retrieval"]["fr"] == layers["from_pivot"][-1]

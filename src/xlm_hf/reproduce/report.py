@@ -64,8 +64,8 @@ def budget_summary(study: Any, alignment: dict[str, Any], pivot: str = "en") -> 
         source = model_dir(study, name)
         totals = source / "xlm_hf_totals-0.json"
         if steps is None:
-            tokens = json.loads((source / "results.json").read_text())["train_tokens"]
-            steps = json.loads((source / "results.json").read_text())["train_steps"]
+            finished = json.loads((source / "results.json").read_text())
+            tokens, steps = finished["train_tokens"], finished["train_steps"]
         else:
             tokens = json.loads(totals.read_text())["train_tokens"] if totals.exists() else None
         out.setdefault(variant, []).append(

@@ -145,14 +145,12 @@ def _make_twin_data(study: StudyConfig, timings: dict[str, float], timings_path:
 
     data_dir = twin_data_dir(study)
     record = data_dir / "twin_data.json"
-    wanted = {**asdict(study.twin)}
-    if record.exists() and json.loads(record.read_text()).get("settings") == wanted:
+    if record.exists() and json.loads(record.read_text()).get("settings") == asdict(study.twin):
         logger.info("twin data: done already (%s)", data_dir)
         return
     logger.info("twin data: writing %s", data_dir)
     start = time.monotonic()
-    made = make_twin_data(study.twin, data_dir)
-    write_json(record, {"settings": wanted, **made})
+    make_twin_data(study.twin, data_dir)
     timings["twin-data"] = time.monotonic() - start
     write_json(timings_path, timings)
 

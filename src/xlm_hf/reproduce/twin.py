@@ -22,7 +22,7 @@ prefix (``Mr.``, ``U.S.``) keeps its full stop, which the enciphered word no lon
     para/en-twin.en, para/en-twin.twin  English lines outside the halves and their cipher (TLM)
     heldout/en.txt, heldout/twin.txt  lines used nowhere else: the retrieval probe
     xnli/dev/en.tsv, xnli/dev/twin.tsv  English XNLI dev and its enciphered copy (exactly parallel)
-    twin_data.json                    line counts, the commutation check
+    twin_data.json                    settings, line counts, the commutation check
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ import logging
 import random
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import atomic_directory, write_json
 from xlm_hf.config import TwinConfig
 from xlm_hf.data.textfiles import non_blank_lines
+from xlm_hf.data.xnli import LABELS, read_pair_tsv
 from xlm_hf.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -120,16 +122,6 @@ def _shuffled(lines: list[str], seed: int) -> list[str]:
     return lines
 
 
-def _xnli_rows(path: str) -> list[list[str]]:
-    rows = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-        fields = line.split("\t")
-        if len(fields) != 3:
-            raise DataError(f"{path}:{number}: expected premise<TAB>hypothesis<TAB>label")
-        rows.append(fields)
-    return rows
-
-
 def make_twin_data(config: TwinConfig, output_dir: str | Path) -> dict[str, Any]:
     """Write the twin study's data directory (atomically) and return what ``twin_data.json`` holds.
 
@@ -148,13 +140,14 @@ def make_twin_data(config: TwinConfig, output_dir: str | Path) -> dict[str, Any]
     para, pool = pool[: config.tlm_lines], pool[config.tlm_lines :]
     half = len(pool) // 2
     english_half, twin_half = pool[:half], pool[half : 2 * half]
-    xnli = _xnli_rows(config.xnli_dev) if config.xnli_dev else []
+    xnli = read_pair_tsv(config.xnli_dev) if config.xnli_dev else []
 
     logger.info(
         "twin data: checking that enciphering commutes with pre-processing (%d lines)",
         len(twin_half) + len(para) + len(heldout),
     )
     record = {
+        "settings": asdict(config),  # the study reuses the directory while these are unchanged
         "lines": {
             "mono_en": len(english_half),
             "mono_twin": len(twin_half),
@@ -174,8 +167,11 @@ def make_twin_data(config: TwinConfig, output_dir: str | Path) -> dict[str, Any]
         "heldout/twin.txt": [encipher(line) for line in heldout],
     }
     if xnli:
-        files["xnli/dev/en.tsv"] = ["\t".join(row) for row in xnli]
-        files["xnli/dev/twin.tsv"] = ["\t".join([encipher(row[0]), encipher(row[1]), row[2]]) for row in xnli]
+        for lang, cipher in (("en", str), (TWIN, encipher)):
+            files[f"xnli/dev/{lang}.tsv"] = [
+                "\t".join([cipher(row["premise"]), cipher(row["hypothesis"]), LABELS[row["label"]]])
+                for row in xnli
+            ]
     with atomic_directory(output_dir, replace=True) as tmp:
         for name, lines in files.items():
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)
