@@ -21,7 +21,9 @@ caches, memory peaks and crashes stay its own):
   mixture with HF's forward, ``model.attention: sdpa`` or ``eager``: the configuration in which
   SDPA was slower; the profiles and sync counts say why), then ``mlm-95k-eager`` and
   ``xnli-eager`` (the fused path without ``torch.compile``: what compiling adds; an uncompiled
-  twin runs first when its compiled run failed). TLM pairs are 20-84 tokens, so those batches pad.
+  twin runs first when its compiled run failed), and ``xnli-cudagraphs`` (the layer compiled with
+  ``mode="reduce-overhead"``: CUDA graphs, an experiment for host-bound XNLI steps that no recipe
+  offers yet). TLM pairs are 20-84 tokens, so those batches pad.
 
 Data: synthetic, so that the GPU machine needs neither Moses nor ``datasets``: sentences of 8-40
 tokens, each on one of 64 topics whose tokens follow a Zipf law over their own ranking of the 3k
@@ -110,6 +112,9 @@ class Run:
     compile: bool | str = "auto"  # model.compile, for the fused path
     limit: float = 120.0  # seconds it may take on an H200, start-up and compilation included
     timed: int | None = None  # fewer timed steps for a diagnostic extra
+    # a torch.compile mode for the shared layer, as an experiment the recipes do not offer yet
+    # ("reduce-overhead": CUDA graphs, for host-bound small batches)
+    compile_mode: str | None = None
 
 
 REQUIRED = [
@@ -125,6 +130,8 @@ EXTRAS = [  # run while time is left, each only if its whole allowance is
     # the fused path uncompiled: what torch.compile adds
     Run("mlm-95k-eager", "xlm_hf", "mlm", compile=False, limit=60, timed=40),
     Run("xnli-eager", "xlm_hf", "xnli", compile=False, limit=60, timed=40),
+    # XNLI steps are host-bound (the device is busy about 30 % of a step): CUDA graphs, measured
+    Run("xnli-cudagraphs", "xlm_hf", "xnli", compile_mode="reduce-overhead", limit=90, timed=40),
 ]
 
 
@@ -330,33 +337,94 @@ def _timer(sizes: Sizes, device: str, model, pad_id: int):
                 wall = self._now() - self.marks["profile_start"]
                 self._profiler.__exit__(None, None, None)
                 self.profile = profile_summary(self._profiler, wall, cuda)
+                if TRACE_FILE is not None:  # the whole timeline, for a closer look off the device
+                    export_trace(self._profiler, TRACE_FILE)
                 self._profiler = None
 
     return Timer()
 
 
+TRACE_FILE: Path | None = None  # set by `worker` when GPU_CHECK_TRACE names a folder
+
+
+def export_trace(profiler, path: Path) -> None:
+    """The profiled step as a gzipped Chrome trace (chrome://tracing, Perfetto)."""
+    import gzip
+    import shutil
+
+    raw = path.with_suffix("")  # trace-....json
+    profiler.export_chrome_trace(str(raw))
+    with open(raw, "rb") as source, gzip.open(path, "wb") as target:
+        shutil.copyfileobj(source, target)
+    raw.unlink()
+
+
+# Kernel kinds, by name (the first pattern that matches): where a step's device time goes.
+KERNEL_KINDS = (
+    ("matmul", ("nvjet", "gemm", "cutlass", "xmma", "cublas", "Kernel2", "splitK")),
+    ("attention", ("flash", "fmha", "sdpa", "attention", "cudnn")),
+    ("optimizer", ("multi_tensor_apply", "adam")),
+    ("compiled (Triton)", ("triton_",)),
+    ("embedding / index", ("embedding", "index", "scatter", "gather", "radix", "sort", "segment")),
+    ("layer norm", ("layer_norm", "LayerNorm")),
+    ("reduction", ("reduce_kernel", "Reduce")),
+    ("copy / cast / fill", ("copy", "Memcpy", "Memset", "fill", "cat", "CatArray")),
+    ("elementwise", ("elementwise",)),
+)
+
+
+def kernel_kind(name: str) -> str:
+    return next((kind for kind, marks in KERNEL_KINDS if any(m in name for m in marks)), "other")
+
+
 def profile_summary(profiler, wall_seconds: float, cuda: bool, n: int = 12) -> dict[str, Any]:
-    """The operators (kernels, on a GPU) with the most self time on the device, and how busy the
-    device was over the step's wall time (well under 1: the host held the GPU up)."""
+    """Where one step's time went. On a GPU: the device kernels alone (operators launch kernels, so
+    summing both would count the device time twice), grouped by kind and the top `n`, the device's
+    busy share of the step's wall time (well under 1: the host held the GPU up), and the host
+    operators with the most self time. On a CPU: the operators with the most self time."""
+    from torch.autograd import DeviceType
+
     events = list(profiler.key_averages())
-
-    def self_time(e) -> float:  # microseconds
-        if not cuda:
-            return e.self_cpu_time_total
-        return getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0.0)
-
-    timed = sorted((e for e in events if self_time(e) > 0), key=self_time, reverse=True)
-    total = sum(self_time(e) for e in timed) or 1.0
+    if cuda:  # kernels, copies and sets; not the spans of annotated regions (Optimizer.step#...)
+        timed = [
+            e
+            for e in events
+            if e.device_type == DeviceType.CUDA
+            and e.self_device_time_total > 0
+            and not getattr(e, "is_user_annotation", False)
+            and not e.key.startswith(("Optimizer.", "ProfilerStep"))
+        ]
+        time_of = {id(e): e.self_device_time_total for e in timed}  # microseconds
+    else:
+        timed = [e for e in events if e.self_cpu_time_total > 0]
+        time_of = {id(e): e.self_cpu_time_total for e in timed}
+    timed.sort(key=lambda e: time_of[id(e)], reverse=True)
+    total = sum(time_of.values()) or 1.0
+    kinds: Counter[str] = Counter()
+    launches: Counter[str] = Counter()
+    for e in timed if cuda else ():
+        kinds[kernel_kind(e.key)] += time_of[id(e)]
+        launches[kernel_kind(e.key)] += e.count
     host = sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:6] if cuda else []
     return {
         "wall_ms": round(1000 * wall_seconds, 2),
         "device_busy_ms": round(total / 1000, 2),
         "device_busy_share": round(total / 1e6 / wall_seconds, 3) if cuda else None,
+        "kernels": sum(e.count for e in timed) if cuda else None,
+        "by_kind": [
+            {
+                "kind": kind,
+                "ms": round(us / 1000, 3),
+                "share": round(us / total, 3),
+                "kernels": launches[kind],
+            }
+            for kind, us in kinds.most_common()
+        ],
         "top": [
             {
                 "op": e.key[:90],
-                "self_ms": round(self_time(e) / 1000, 3),
-                "share": round(self_time(e) / total, 3),
+                "self_ms": round(time_of[id(e)] / 1000, 3),
+                "share": round(time_of[id(e)] / total, 3),
                 "calls": e.count,
             }
             for e in timed[:n]
@@ -446,6 +514,12 @@ def _xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
         )
         return trainer, timer
     model = use_training_kernels(model, run.kernels, run.compile)
+    if run.compile_mode is not None:  # this process's shared layer, compiled in that mode
+        from xlm_hf import fused_training
+
+        fused_training._compiled_layer = torch.compile(
+            fused_training._layer, fullgraph=True, mode=run.compile_mode
+        )
     args = XnliTrainingArguments(**{**values, "num_train_epochs": 1.0, "load_best_model_at_end": False})
     if device == "cuda":  # as `finetune_xnli.run` sets them for the fused path on CUDA
         args.accelerator_config.non_blocking = True
@@ -554,6 +628,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     sizes, run = Sizes(**spec["sizes"]), Run(**spec["run"])
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    global TRACE_FILE
+    if os.environ.get("GPU_CHECK_TRACE"):
+        TRACE_FILE = Path(os.environ["GPU_CHECK_TRACE"]) / f"trace-{run.name}-{run.path}.json.gz"
     if run.task == "preflight":
         return preflight(device)
     build = _xnli_trainer if run.task == "xnli" else _pretraining_trainer
@@ -588,6 +665,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             "training_kernels": run.kernels,
             "attention": run.attention,
             "compile": run.compile,
+            "compile_mode": run.compile_mode,
         }
         if run.path == "xlm_hf"
         else {"task": run.task, "attention": run.attention},
@@ -608,6 +686,11 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
         "host_syncs_per_step": len(timer.syncs) if device == "cuda" else None,
         "host_sync_sources": Counter(timer.syncs).most_common(8),
         "profile": timer.profile,
+        # the profiled step runs slower (the profiler's own host work): the device's busy time over
+        # a steady step is the fairer share (well under 1: the host holds the GPU up)
+        "device_busy_share_of_step": (
+            timer.profile["device_busy_ms"] / (1000 * step_seconds) if device == "cuda" else None
+        ),
         "flops_per_token": flops,
         "optimizer": f"{type(optimizer).__name__} fused={optimizer.defaults.get('fused')}",
         "mixed_precision": "bf16" if device == "cuda" else "no",
@@ -755,7 +838,10 @@ def main() -> int:
     with open(log_path, "w", encoding="utf-8") as log:
         spec = {"run": asdict(PREFLIGHT), "sizes": asdict(sizes)}
         limit = 600 if tiny else PREFLIGHT.limit  # a cold compile on a shared CPU takes minutes
-        checks = run_in_subprocess(spec, min(limit, budget), log)
+        if wanted and "preflight" not in wanted:  # a subset of runs: the preflight only when named
+            checks = {"skipped": "GPU_CHECK_RUNS does not name it"}
+        else:
+            checks = run_in_subprocess(spec, min(limit, budget), log)
         print(f"preflight: {json.dumps(checks)}", file=sys.stderr)
         for run in REQUIRED:
             runs.append(_one(run, sizes, deadline, wanted, log))

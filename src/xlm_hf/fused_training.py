@@ -25,7 +25,8 @@ changes only how:
   CUDA only.
 - **The output layer at the targets** (`target_cross_entropy`): the loss and its gradient are made
   in the forward, in chunks of at most 2^28 logits (1 GB in fp32), so at 95k-200k vocabularies no
-  [targets, vocab] tensor outlives its chunk; the divisor (the step's target count, a device tensor
+  [targets, vocab] tensor outlives its chunk; compiled, the softmax and its gradient are one pass
+  over each chunk's bf16 logits (`softmax_cross_entropy_grad`); the divisor (the step's target count, a device tensor
   under `Trainer`) and the backward's scale stay tensors: no ``float()`` or ``bool()`` on them.
 
 Dropout draws from the default generators (PyTorch's own dropout and attention kernels, or the
@@ -225,40 +226,86 @@ def encode(
 # ----------------------------------------------------------------------------- output layer
 
 
+def softmax_cross_entropy_grad(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For one chunk of logits [rows, vocab] (any dtype; the arithmetic is fp32): the summed
+    cross-entropy against `labels`, and its gradient with respect to the logits (softmax minus the
+    one-hot label), in the logits' dtype.
+
+    Eager, it works in place on one fp32 copy (fp32 logits themselves: the least memory). Compiled (`chunk_loss_function`),
+    it is one reduction pass and one pointwise pass over the low-precision logits: the one-hot is a
+    comparison with the column index, not a scatter, so the subtraction and the cast fuse into the
+    pass that makes the softmax. Eagerly, those were 12 passes over a [targets, vocab] fp32 tensor:
+    on an H200, 4.6 ms of a 47.5 ms step of the paper's model at a 95k vocabulary."""
+    x = logits.float()
+    norm = torch.logsumexp(x, dim=1, keepdim=True)
+    total = (norm.squeeze(1) - x.gather(1, labels[:, None]).squeeze(1)).sum()
+    if torch.compiler.is_compiling():
+        columns = torch.arange(x.size(1), device=x.device)
+        probs = (x - norm).exp()
+        grad = torch.where(columns[None, :] == labels[:, None], probs - 1.0, probs)
+    else:
+        grad = x.sub_(norm).exp_()  # fp32 logits are overwritten: the caller never reads them again
+        grad.scatter_add_(1, labels[:, None], grad.new_full((labels.numel(), 1), -1.0))
+    return total, grad.to(logits.dtype)
+
+
+_compiled_chunk_loss: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
+
+
+def chunk_loss_function(compiled: bool) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
+    """`softmax_cross_entropy_grad`, or its ``torch.compile`` (made once per process; the number of
+    rows varies from step to step, so it is compiled for any)."""
+    global _compiled_chunk_loss
+    if not compiled:
+        return softmax_cross_entropy_grad
+    if _compiled_chunk_loss is None:
+        _compiled_chunk_loss = torch.compile(softmax_cross_entropy_grad, fullgraph=True, dynamic=True)
+    return _compiled_chunk_loss
+
+
 class _TargetCrossEntropy(torch.autograd.Function):
     """Cross-entropy of linear(hidden, weight, bias) against labels, summed and divided by `divisor`.
 
     Matrix products run in `dtype` (bf16 under autocast; the fp32 master weight is cast once a
-    step, as autocast does), logits and softmax in fp32. The gradients are made in the forward,
-    chunk by chunk, and kept unscaled; the backward multiplies them by grad_loss / divisor, a
-    device tensor: one pass, and no host read of either."""
+    step, as autocast does), the softmax in fp32 (`softmax_cross_entropy_grad`). The gradients are
+    made in the forward, chunk by chunk, and kept unscaled; the backward multiplies them by
+    grad_loss / divisor, a device tensor: one pass, and no host read of either."""
 
     @staticmethod
-    def forward(ctx, hidden, weight, bias, labels, divisor, chunk_rows: int, dtype: torch.dtype):
+    def forward(
+        ctx, hidden, weight, bias, labels, divisor, chunk_rows: int, dtype: torch.dtype, compiled: bool
+    ):
         need_hidden, need_weight, need_bias = ctx.needs_input_grad[:3]
+        chunk_loss = chunk_loss_function(compiled)
         with torch.autocast(hidden.device.type, enabled=False):
             w, b = weight.to(dtype), bias.to(dtype)
             grad_hidden = torch.empty_like(hidden) if need_hidden else None
-            grad_weight = torch.zeros_like(weight) if need_weight else None
-            grad_bias = torch.zeros_like(bias) if need_bias else None
+            grad_weight = grad_bias = None  # fp32 sums over the chunks, made by the first
             total = hidden.new_zeros((), dtype=torch.float32)
             for start in range(0, hidden.size(0), chunk_rows):
                 h = hidden[start : start + chunk_rows].to(dtype)
                 y = labels[start : start + chunk_rows]
-                logits = torch.addmm(b, h, w.t()).float()
-                norm = torch.logsumexp(logits, dim=1, keepdim=True)
-                total += (norm - logits.gather(1, y[:, None])).sum()
+                logits = torch.addmm(b, h, w.t())
                 if not (need_hidden or need_weight or need_bias):
+                    x = logits.float()
+                    total += (torch.logsumexp(x, dim=1) - x.gather(1, y[:, None]).squeeze(1)).sum()
                     continue
-                probs = logits.sub_(norm).exp_()  # the softmax, in place
-                probs.scatter_add_(1, y[:, None], probs.new_full((y.numel(), 1), -1.0))
-                grad_logits = probs.to(dtype)
+                loss, grad_logits = chunk_loss(logits, y)
+                total += loss
                 if need_hidden:
                     grad_hidden[start : start + chunk_rows] = torch.mm(grad_logits, w)
                 if need_weight:
-                    grad_weight += torch.mm(grad_logits.t(), h)
+                    part = torch.mm(grad_logits.t(), h)
+                    grad_weight = part.float() if grad_weight is None else grad_weight.add_(part)
                 if need_bias:
-                    grad_bias += grad_logits.sum(0, dtype=torch.float32)
+                    part = grad_logits.sum(0, dtype=torch.float32)
+                    grad_bias = part if grad_bias is None else grad_bias.add_(part)
+            if need_weight and grad_weight is None:  # no target in this batch
+                grad_weight = torch.zeros_like(weight)
+            if need_bias and grad_bias is None:
+                grad_bias = torch.zeros_like(bias)
         ctx.save_for_backward(
             grad_hidden, grad_weight, grad_bias, divisor if torch.is_tensor(divisor) else None
         )
@@ -269,7 +316,7 @@ class _TargetCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_loss):
         *grads, divisor = ctx.saved_tensors
         scale = grad_loss / (divisor if divisor is not None else ctx.divisor)
-        return *(None if g is None else g * scale.to(g.dtype) for g in grads), None, None, None, None
+        return *(None if g is None else g * scale.to(g.dtype) for g in grads), None, None, None, None, None
 
 
 def target_cross_entropy(
@@ -277,17 +324,18 @@ def target_cross_entropy(
     proj: nn.Linear,
     labels: torch.Tensor,
     divisor: torch.Tensor | int | None = None,
+    compiled: bool = False,
 ) -> torch.Tensor:
     """Cross-entropy of `proj(hidden)` against `labels` ([targets, dim], [targets]): the mean, or the
     sum divided by `divisor` (a count or a device tensor). At most `TARGET_CHUNK_ELEMENTS` logits
-    exist at a time."""
+    exist at a time; `compiled`: the softmax and its gradient in one compiled pass per chunk."""
     chunk_rows = max(1, TARGET_CHUNK_ELEMENTS // proj.out_features)
     if divisor is None:
         divisor = labels.numel()
     elif torch.is_tensor(divisor):
         divisor = divisor.to(device=hidden.device, dtype=torch.float32)
     return _TargetCrossEntropy.apply(
-        hidden, proj.weight, proj.bias, labels, divisor, chunk_rows, compute_dtype(hidden)
+        hidden, proj.weight, proj.bias, labels, divisor, chunk_rows, compute_dtype(hidden), compiled
     )
 
 

@@ -130,7 +130,7 @@ class XLMWithTargetedLMHead(_TrainingPaths, _SavedAsPlainHF, XLMWithLMHeadModel)
             )
             rows, targets = fused_training.gather_targets(hidden, labels, target_index)
             loss = fused_training.target_cross_entropy(
-                rows, self.pred_layer.proj, targets, num_items_in_batch
+                rows, self.pred_layer.proj, targets, num_items_in_batch, self.compiles(input_ids.device)
             )
             return MaskedLMOutput(loss=loss)  # no logits: they were never kept
         previous = self.transformer.causal

@@ -96,7 +96,13 @@ def test_an_uncompiled_twin_runs_first_when_the_compiled_run_failed():
         {"name": "mlm-95k", "path": "xlm_hf"},
     ]
     order = [run.name for run in gpu_training.extras_in_order(done)]
-    assert order == ["xnli-eager", "mlm-tlm-hf-forward-sdpa", "mlm-tlm-hf-forward-eager", "mlm-95k-eager"]
+    assert order == [
+        "xnli-eager",
+        "mlm-tlm-hf-forward-sdpa",
+        "mlm-tlm-hf-forward-eager",
+        "mlm-95k-eager",
+        "xnli-cudagraphs",
+    ]
     assert [run.name for run in gpu_training.extras_in_order([])] == [r.name for r in gpu_training.EXTRAS]
 
 

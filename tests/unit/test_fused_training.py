@@ -343,4 +343,43 @@ def test_the_compiled_layer_gives_the_eager_loss_and_gradients_on_cpu():
         torch.testing.assert_close(compiled[0], eager[0], rtol=1e-5, atol=0)
         for name in eager[1]:
             torch.testing.assert_close(compiled[1][name], eager[1][name], rtol=1e-4, atol=1e-6, msg=name)
-    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 2
+    # one graph for the stream's layer, one for both TLM lengths, one for the output layer's chunks
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 3
+
+
+@pytest.mark.slow
+def test_the_compiled_output_layer_gives_the_eager_loss_and_gradients_on_cpu(monkeypatch):
+    """The one-pass softmax gradient (compiled) against the eager in-place one, for fp32 and bf16
+    logits, and through `target_cross_entropy` in chunks of 4 and 2 rows (one graph for both)."""
+    torch._dynamo.reset()
+    gen = torch.Generator().manual_seed(0)
+    compiled = fused_training.chunk_loss_function(True)
+    for dtype in (torch.float32, torch.bfloat16):
+        logits = (4 * torch.randn(7, 50, generator=gen)).to(dtype)
+        labels = torch.randint(0, 50, (7,), generator=gen)
+        total, grad = fused_training.softmax_cross_entropy_grad(logits.clone(), labels)
+        reference = F.cross_entropy(logits.float(), labels, reduction="sum")
+        torch.testing.assert_close(total, reference)
+        expected = torch.softmax(logits.float(), 1) - F.one_hot(labels, 50)
+        torch.testing.assert_close(grad, expected.to(dtype))
+        total_compiled, grad_compiled = compiled(logits, labels)
+        torch.testing.assert_close(total_compiled, total)
+        torch.testing.assert_close(
+            grad_compiled, grad, rtol=0.02 if dtype == torch.bfloat16 else 1e-5, atol=1e-6
+        )
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    monkeypatch.setattr(fused_training, "_compiled_chunk_loss", None)
+    monkeypatch.setattr(fused_training, "TARGET_CHUNK_ELEMENTS", 4 * 11)  # chunks of 4, 4, 2 rows
+    proj = torch.nn.Linear(6, 11)
+    hidden = torch.randn(10, 6, generator=gen, requires_grad=True)
+    labels = torch.randint(0, 11, (10,), generator=gen)
+    results = []
+    for flag in (False, True):
+        loss = target_cross_entropy(hidden, proj, labels, torch.tensor(25), compiled=flag)
+        loss.backward()
+        results.append([loss.detach(), *(t.grad for t in (hidden, proj.weight, proj.bias))])
+        hidden.grad = proj.weight.grad = proj.bias.grad = None
+    for eager, ours in zip(*results, strict=True):
+        torch.testing.assert_close(ours, eager)
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == 1
