@@ -121,7 +121,9 @@ def memo_tokeniser():
                 out = []
                 for lang, texts in columns:
                     missing = [t for t in dict.fromkeys(texts) if (lang, t) not in self.memo]
-                    for text, ids in zip(missing, tokenise.encode(missing, tokenizer_dir, lang, fast, preprocessing)):
+                    for text, ids in zip(
+                        missing, tokenise.encode(missing, tokenizer_dir, lang, fast, preprocessing)
+                    ):
                         self.memo[lang, text] = np.asarray(ids, dtype=np.int32)
                     arrays = [self.memo[lang, t] for t in texts]
                     lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
