@@ -16,7 +16,7 @@ import torch
 from transformers import XLMConfig
 
 from bench.rows import make_row
-from xlm_hf.modeling import XLMWithTargetedLMHead, set_attention
+from xlm_hf.model.heads import XLMWithTargetedLMHead, set_attention
 
 
 def _step(model, inputs) -> tuple[float, float]:

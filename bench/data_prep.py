@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig, VocabConfig
+from xlm_hf.config.sections import DataConfig, VocabConfig
 from xlm_hf.data import corpora, tokenise
 from xlm_hf.vocab import build_vocab
 

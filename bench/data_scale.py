@@ -201,13 +201,14 @@ def startup_worker(spec: dict[str, Any]) -> dict[str, Any]:
     import transformers.trainer  # noqa: F401
 
     from xlm_hf import pretrain
-    from xlm_hf.data import corpora, pretraining, streams  # noqa: F401
+    from xlm_hf.config.recipes import load_pretrain_recipe
+    from xlm_hf.data import corpora, pretraining, sources  # noqa: F401
 
     after_imports = rss_anon_kb()
     sampler = PeakSampler()
     sampler.start()
     started, cpu = time.perf_counter(), time.process_time()
-    recipe = pretrain.load_recipe(None, recipe_overrides(spec))
+    recipe = load_pretrain_recipe(None, recipe_overrides(spec))
     trainer, data, _ = pretrain.build_trainer(recipe)
     batch = next(iter(trainer.mixture))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
@@ -260,7 +261,7 @@ def synthetic_sentences(lines: list[str], n: int, seed: int = 0) -> list[str]:
 
 
 def cold_run(text: Path, cache: Path, tokenizer: str, processes: int) -> dict[str, Any]:
-    from xlm_hf.config import DataConfig
+    from xlm_hf.config.sections import DataConfig
     from xlm_hf.data import corpora, tokenise
 
     tokenise._TOKENIZERS.clear()  # no word cache carried over from the run before
@@ -308,9 +309,9 @@ def extrapolate(
 def run(quick: bool = False) -> list[dict[str, Any]]:
     from bench.pretraining import padded_tokenizer
     from xlm_hf import SAMPLE_DIR
-    from xlm_hf.config import VocabConfig
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
+    from xlm_hf.config.sections import VocabConfig
     from xlm_hf.data import corpora, tokenise
-    from xlm_hf.pretrain import load_recipe
     from xlm_hf.vocab import build_vocab
 
     rows: list[dict[str, Any]] = []

@@ -66,7 +66,13 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "gpu_results.json"
 N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>
 PAD, MASK = 2, 5
-GPU_IMAGE_LACKS = ("sacremoses", "evaluate", "xlm_hf.text", "xlm_hf.data.corpora", "xlm_hf.data.xnli")
+GPU_IMAGE_LACKS = (
+    "sacremoses",
+    "evaluate",
+    "xlm_hf.text.pretokenize",
+    "xlm_hf.data.corpora",
+    "xlm_hf.xnli.data",
+)
 DENSE_BF16_PEAK = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # TFLOP/s, dense, by GPU name
 
 
@@ -161,7 +167,7 @@ def sentences(n_tokens: int, base_vocab: int, seed: int, topics: int = 64):
 
 
 def stream_blocks(sizes: Sizes, n_blocks: int):
-    from xlm_hf.data.streams import pack_flat
+    from xlm_hf.data.sources import pack_flat
 
     ids, lengths, _ = sentences(n_blocks * sizes.seq, sizes.base_vocab, seed=0)
     return pack_flat(ids, lengths, sizes.seq)[:n_blocks]
@@ -446,11 +452,12 @@ def _pretraining_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     import torch
     from transformers import DataCollatorForLanguageModeling, Trainer, TrainingArguments, XLMWithLMHeadModel
 
+    from xlm_hf.config.training_args import PretrainingArguments
     from xlm_hf.data.collators import MaskingCollator
-    from xlm_hf.data.streams import MixtureBatches, stream_source, tlm_source
-    from xlm_hf.modeling import XLMWithTargetedLMHead, set_attention
-    from xlm_hf.trainer import PretrainTrainer
-    from xlm_hf.training_args import PretrainingArguments
+    from xlm_hf.data.mixture import MixtureBatches
+    from xlm_hf.data.sources import stream_source, tlm_source
+    from xlm_hf.model.heads import XLMWithTargetedLMHead, set_attention
+    from xlm_hf.training.trainer import PretrainTrainer
 
     steps = sizes.warmup + sizes.timed + 2
     blocks = stream_blocks(sizes, steps * sizes.batch)
@@ -490,11 +497,11 @@ def _xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     import torch
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, XLMForSequenceClassification
 
-    from xlm_hf.fused_training import LENGTH_BUCKET
-    from xlm_hf.modeling import use_training_kernels
-    from xlm_hf.training_args import XnliTrainingArguments
-    from xlm_hf.xnli_inputs import ClassificationCollator
-    from xlm_hf.xnli_trainer import XnliTrainer
+    from xlm_hf.config.training_args import XnliTrainingArguments
+    from xlm_hf.model.fused_training import LENGTH_BUCKET
+    from xlm_hf.model.heads import use_training_kernels
+    from xlm_hf.xnli.inputs import ClassificationCollator
+    from xlm_hf.xnli.trainer import XnliTrainer
 
     steps = sizes.warmup + sizes.timed + 2
     pairs = xnli_pairs(sizes, steps * sizes.xnli_batch)
@@ -515,7 +522,7 @@ def _xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
         return trainer, timer
     model = use_training_kernels(model, run.kernels, run.compile)
     if run.compile_mode is not None:  # this process's shared layer, compiled in that mode
-        from xlm_hf import fused_training
+        from xlm_hf.model import fused_training
 
         fused_training._compiled_layer = torch.compile(
             fused_training._layer, fullgraph=True, mode=run.compile_mode
@@ -545,9 +552,9 @@ def preflight(device: str) -> dict[str, Any]:
     from torch.nn import functional as F
 
     from xlm_hf.data.collators import CausalCollator, MaskingCollator
-    from xlm_hf.data.streams import tlm_example
-    from xlm_hf.fused_training import prepare_batch
-    from xlm_hf.modeling import XLMWithTargetedLMHead
+    from xlm_hf.data.sources import tlm_example
+    from xlm_hf.model.fused_training import prepare_batch
+    from xlm_hf.model.heads import XLMWithTargetedLMHead
 
     config = model_config(TINY)
     config.dropout = config.attention_dropout = 0.0

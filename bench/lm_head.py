@@ -14,7 +14,7 @@ from transformers import XLMConfig, XLMWithLMHeadModel
 
 from bench.rows import make_row
 from xlm_hf.data.collators import MaskingCollator
-from xlm_hf.modeling import XLMWithTargetedLMHead
+from xlm_hf.model.heads import XLMWithTargetedLMHead
 
 
 def _step_seconds(model, batch, forward, repeats: int) -> float:

@@ -14,9 +14,9 @@ import numpy as np
 
 from bench.rows import make_row
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import VocabConfig
-from xlm_hf.data.streams import pack_stream, packing_efficiency
-from xlm_hf.text import xlm_encode
+from xlm_hf.config.sections import VocabConfig
+from xlm_hf.data.sources import pack_stream, packing_efficiency
+from xlm_hf.text.pretokenize import xlm_encode
 from xlm_hf.vocab import build_vocab
 
 

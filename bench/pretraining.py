@@ -242,7 +242,7 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     """One training run in this (fresh) process; returns its figures."""
     import torch
 
-    from xlm_hf.pretrain import load_recipe
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
 
     rss_after_imports = peak_rss_mb()
 
@@ -287,8 +287,8 @@ def _baseline(recipe, spec: dict[str, Any], timer) -> float:
     from transformers import DataCollatorForLanguageModeling, Trainer, XLMTokenizer, XLMWithLMHeadModel
 
     from xlm_hf.data.corpora import load_corpora
-    from xlm_hf.data.streams import cut_blocks
-    from xlm_hf.modeling import build_config
+    from xlm_hf.data.sources import cut_blocks
+    from xlm_hf.model.loading import build_config
 
     corpora = load_corpora(recipe.data, spec["tokenizer"], seed=0)
     blocks = np.concatenate([cut_blocks(corpora.mono_train[lang].tokens, SEQ) for lang in LANGUAGES])
@@ -333,9 +333,9 @@ def run_in_subprocess(spec: dict[str, Any]) -> dict[str, Any]:
 def prepare(tmp: Path, vocab_sizes: list[int]) -> dict[int, str]:
     """A sample vocabulary padded to each size, and the sample tokenised with each (cached)."""
     from xlm_hf import SAMPLE_DIR
-    from xlm_hf.config import VocabConfig
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
+    from xlm_hf.config.sections import VocabConfig
     from xlm_hf.data.corpora import load_corpora
-    from xlm_hf.pretrain import load_recipe
     from xlm_hf.vocab import build_vocab
 
     base = build_vocab(

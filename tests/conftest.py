@@ -30,7 +30,7 @@ SAMPLE_LANGUAGES = ["de", "en", "es", "fr"]
 def learn_sample_vocab(out: Path) -> Path:
     """A tokenizer learned from the embedded sample, 10 % of each language held out, into `out`."""
     from xlm_hf import SAMPLE_DIR
-    from xlm_hf.config import VocabConfig
+    from xlm_hf.config.sections import VocabConfig
     from xlm_hf.vocab import build_vocab
 
     config = VocabConfig(
@@ -135,8 +135,9 @@ def tiny_recipe(tmp: Path, **sections) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, sample_tokenizer) -> Path:
     """An untrained de/en/es/fr XLM with its tokenizer (enough to reach the data checks)."""
-    from xlm_hf.config import ModelConfig
-    from xlm_hf.modeling import XLMWithTargetedLMHead, build_config
+    from xlm_hf.config.sections import ModelConfig
+    from xlm_hf.model.heads import XLMWithTargetedLMHead
+    from xlm_hf.model.loading import build_config
 
     out = tmp_path_factory.mktemp("tiny") / "model"
     config = build_config(

@@ -14,7 +14,7 @@ __all__ = ["ASSETS_DIR", "SAMPLE_DIR", "FastXLMTokenizer", "__version__"]
 def __getattr__(name: str):
     """`xlm_hf.FastXLMTokenizer` without importing transformers on `import xlm_hf`."""
     if name == "FastXLMTokenizer":
-        from xlm_hf.fast_tokenizer import FastXLMTokenizer
+        from xlm_hf.text.fast_tokenizer import FastXLMTokenizer
 
         return FastXLMTokenizer
     raise AttributeError(f"module 'xlm_hf' has no attribute {name!r}")

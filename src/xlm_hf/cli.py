@@ -1,4 +1,4 @@
-"""`xlm-hf` command line: ``xlm-hf {vocab,pretrain,finetune-xnli,reproduce} --config RECIPE [key=value ...]``.
+"""`xlm-hf` command line: ``xlm-hf {vocab,prepare-data,pretrain,finetune-xnli,reproduce} --config RECIPE [key=value ...]``.
 
 A dispatcher only: it imports the module of the command asked for (nothing else, so ``xlm-hf
 vocab`` never loads the training stack) and calls its ``main(argv)``. Flags, logging and exit
@@ -14,6 +14,7 @@ import sys
 #: command → (module whose ``main(argv)`` runs it, one line of help)
 COMMANDS = {
     "vocab": ("xlm_hf.vocab", "learn an XLM BPE vocabulary into a tokenizer directory"),
+    "prepare-data": ("xlm_hf.prepare_data", "build a pretraining recipe's token store ahead of the run"),
     "pretrain": ("xlm_hf.pretrain", "pretrain XLMWithLMHeadModel with CLM / MLM / TLM"),
     "finetune-xnli": ("xlm_hf.finetune_xnli", "fine-tune on XNLI and evaluate every language"),
     "reproduce": (

@@ -8,82 +8,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlm_hf import run_dir
 from xlm_hf.atomic_files import write_json
-from xlm_hf.config import DataConfig, ModelConfig, VocabConfig, check_pretraining_sections
-from xlm_hf.errors import require
+from xlm_hf.config.recipes import PretrainRecipe, load_pretrain_recipe
 from xlm_hf.launch import run_command
-from xlm_hf.recipe_loader import load_sections
+from xlm_hf.training import run_dir
 
 logger = logging.getLogger(__name__)
 
 DESCRIPTION = "pretrain XLMWithLMHeadModel with CLM / MLM / TLM"
-
-
-@dataclass
-class PretrainRecipe:
-    data: DataConfig
-    model: ModelConfig
-    training: Any  # xlm_hf.training_args.PretrainingArguments
-    vocab: VocabConfig | None = None
-
-
-def load_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> PretrainRecipe:
-    from xlm_hf.training_args import PretrainingArguments, check_training, resolve_mixed_precision
-
-    sections = load_sections(
-        path,
-        list(overrides) if not isinstance(overrides, dict) else overrides,
-        {"data": DataConfig, "model": ModelConfig, "training": PretrainingArguments, "vocab": VocabConfig},
-        optional=("vocab",),
-    )
-    recipe = PretrainRecipe(**sections)
-    check_pretraining_sections(recipe.data, recipe.model, recipe.vocab)
-    args = recipe.training
-    require(
-        args.max_steps is not None and args.max_steps > 0,
-        "training.max_steps",
-        "pretraining streams are endless; set max_steps > 0",
-    )
-    check_training(args)
-    require(
-        not args.load_best_model_at_end,
-        "training.load_best_model_at_end",
-        "not supported for pretraining (keep the last model)",
-    )
-    resolve_mixed_precision(args)
-    return recipe
-
-
-def tokenizer_dir(recipe: PretrainRecipe) -> Path:
-    """The local tokenizer directory: learned from the `vocab` section when missing (and refused
-    when the one there was learned with other settings), or fetched once from the hub when
-    `model.tokenizer` is a hub id (e.g. a published XLM vocabulary)."""
-    from xlm_hf.tokenizer_files import check_tokenizer_dir, fetch_hub_tokenizer, looks_like_hub_id
-    from xlm_hf.vocab import build_vocab, check_reusable
-
-    key = "model.tokenizer" if recipe.model.tokenizer else "vocab.output_dir"
-    name = recipe.model.tokenizer or (
-        recipe.vocab.output_dir if recipe.vocab else recipe.model.model_name_or_path
-    )
-    path = Path(name)
-    learned_here = recipe.vocab is not None and Path(recipe.vocab.output_dir).resolve() == path.resolve()
-    if (path / "vocab.json").exists():
-        if learned_here:
-            check_reusable(recipe.vocab)
-        check_tokenizer_dir(path, key)
-        return path
-    if learned_here:
-        logger.info("no tokenizer at %s yet: learning it from the recipe's vocab section", path)
-        return build_vocab(recipe.vocab)
-    if not path.exists() and looks_like_hub_id(name):
-        return fetch_hub_tokenizer(name, Path(recipe.training.output_dir) / "source-tokenizer", key)
-    check_tokenizer_dir(path, key)  # names what is missing
-    return path
 
 
 def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tuple[Any, Any, str | None]:
@@ -95,15 +30,15 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     """
     from transformers import set_seed
 
-    from xlm_hf.checkpoints import resume_checkpoint
     from xlm_hf.data.corpora import check_cache_dir, load_corpora
     from xlm_hf.data.inputs import resolve_inputs
-    from xlm_hf.data.pretraining import build_pretraining_data
-    from xlm_hf.data.streams import MixtureBatches
-    from xlm_hf.modeling import check_model_inputs, load_pretraining_model
-    from xlm_hf.text import recorded_preprocessing, use_preprocessing
-    from xlm_hf.tokenizer_files import load_tokenizer
-    from xlm_hf.trainer import PretrainTrainer
+    from xlm_hf.data.pretraining import build_mixture, build_pretraining_data
+    from xlm_hf.model.loading import check_model_inputs, load_pretraining_model
+    from xlm_hf.text.pretokenize import recorded_preprocessing, use_preprocessing
+    from xlm_hf.text.tokenizer_files import load_tokenizer
+    from xlm_hf.training.checkpoints import resume_checkpoint
+    from xlm_hf.training.trainer import PretrainTrainer
+    from xlm_hf.vocab import tokenizer_dir
 
     data_cfg, args = recipe.data, recipe.training
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
@@ -112,7 +47,7 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
         inputs = resolve_inputs(data_cfg)  # every input checked before a vocabulary is learned
         check_cache_dir(data_cfg)
-        tok_dir = tokenizer_dir(recipe)
+        tok_dir = tokenizer_dir(recipe)  # learned from the recipe's vocab section when missing
         tokenizer = load_tokenizer(tok_dir, "model.tokenizer")
         # hf or xlm: the directory's record, else the recipe's choice; saved with the model (in
         # tokenizer_config.json), so fine-tuning applies the same. The corpora get the choice where
@@ -130,15 +65,7 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
             args.per_device_eval_batch_size,
             parts=args.world_size * args.gradient_accumulation_steps,
         )
-    mixture = MixtureBatches(
-        data.sources,
-        data_cfg.lang_sampling_alpha,
-        seed=args.seed,
-        rank=args.process_index,
-        world_size=args.world_size,
-        accumulation=args.gradient_accumulation_steps,
-        mixture=data_cfg.mixture,
-    )
+    mixture = build_mixture(data_cfg, data, args)
     logger.info(
         "global batch: %d sequences per device × %d processes × %d accumulation steps",
         args.per_device_train_batch_size,
@@ -174,8 +101,8 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     """
     import torch
 
-    from xlm_hf.checkpoints import raise_if_stopped
-    from xlm_hf.trainer import nested_eval
+    from xlm_hf.training.checkpoints import raise_if_stopped
+    from xlm_hf.training.trainer import nested_eval
 
     args = recipe.training
     trainer, data, checkpoint = build_trainer(recipe, callbacks)
@@ -266,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(config: str, overrides: list[str]) -> None:
-    recipe = load_recipe(config, overrides)
+    recipe = load_pretrain_recipe(config, overrides)
     results = run(recipe)
     if recipe.training.process_index == 0:  # one summary, not one per data-parallel rank
         print(summary(results))

@@ -21,18 +21,19 @@ from collections import Counter
 from collections.abc import Iterable
 from multiprocessing import Pool
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from xlm_hf.atomic_files import atomic_directory, write_json
-from xlm_hf.config import VocabConfig
+from xlm_hf.config.sections import VocabConfig
 from xlm_hf.data.inputs import expand
+from xlm_hf.data.sampling import smoothed_probabilities
 from xlm_hf.data.textfiles import check_text_file, non_blank_lines
 from xlm_hf.errors import ConfigError
 from xlm_hf.launch import run_command
-from xlm_hf.sampling import smoothed_probabilities
-from xlm_hf.special_tokens import SPECIAL_TOKENS
-from xlm_hf.text import RECORD_KEY, pretokenize
+from xlm_hf.text.pretokenize import RECORD_KEY, pretokenize
+from xlm_hf.text.special_tokens import SPECIAL_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -318,6 +319,33 @@ def _bpe_json(tokens: list[str], merges: list[tuple[str, str]]) -> str:
     )
 
 
+def tokenizer_dir(recipe: Any) -> Path:
+    """The local tokenizer directory of a pretraining recipe (`config.recipes.PretrainRecipe`): learned
+    from its `vocab` section when missing (and refused
+    when the one there was learned with other settings), or fetched once from the hub when
+    `model.tokenizer` is a hub id (e.g. a published XLM vocabulary)."""
+    from xlm_hf.text.tokenizer_files import check_tokenizer_dir, fetch_hub_tokenizer, looks_like_hub_id
+
+    key = "model.tokenizer" if recipe.model.tokenizer else "vocab.output_dir"
+    name = recipe.model.tokenizer or (
+        recipe.vocab.output_dir if recipe.vocab else recipe.model.model_name_or_path
+    )
+    path = Path(name)
+    learned_here = recipe.vocab is not None and Path(recipe.vocab.output_dir).resolve() == path.resolve()
+    if (path / "vocab.json").exists():
+        if learned_here:
+            check_reusable(recipe.vocab)
+        check_tokenizer_dir(path, key)
+        return path
+    if learned_here:
+        logger.info("no tokenizer at %s yet: learning it from the recipe's vocab section", path)
+        return build_vocab(recipe.vocab)
+    if not path.exists() and looks_like_hub_id(name):
+        return fetch_hub_tokenizer(name, Path(recipe.training.output_dir) / "source-tokenizer", key)
+    check_tokenizer_dir(path, key)  # names what is missing
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """``xlm-hf vocab --config RECIPE`` (also ``python -m xlm_hf.vocab``)."""
     return run_command("vocab", DESCRIPTION, argv, _command)
@@ -327,7 +355,7 @@ DESCRIPTION = "learn an XLM BPE vocabulary into a tokenizer directory"
 
 
 def _command(config: str, overrides: list[str]) -> None:
-    from xlm_hf.recipe_loader import load_sections
+    from xlm_hf.config.loader import load_sections
 
     # a vocab recipe, or a pretraining recipe (its vocab section); the other sections are not read
     sections = load_sections(config, overrides, {"vocab": VocabConfig}, ignore=("data", "model", "training"))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import torch
 
-from xlm_hf.pretrain import build_trainer, load_recipe
+from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
+from xlm_hf.pretrain import build_trainer
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import write
 from tests.integration.test_bad_input_cli import SAMPLE_LINES, data_dir, fails, pretrain_recipe
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data.corpora import load_corpora
 
 

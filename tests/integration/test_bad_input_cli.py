@@ -146,8 +146,8 @@ def test_language_unknown_to_the_tokenizer(tmp_path, capsys, sample_vocab_dir):
 
 def _model_config_dir(tmp: Path, tokenizer, **changes) -> Path:
     """A model directory (config.json) made for `tokenizer`, with some fields changed."""
-    from xlm_hf.config import ModelConfig
-    from xlm_hf.modeling import build_config
+    from xlm_hf.config.sections import ModelConfig
+    from xlm_hf.model.loading import build_config
 
     config = build_config(
         ModelConfig(emb_dim=16, n_layers=1, n_heads=2, max_position_embeddings=64), tokenizer
@@ -243,8 +243,8 @@ def test_debug_shows_the_traceback(tmp_path, capsys, sample_vocab_dir):
 
 
 def test_output_dir_of_another_run_is_refused(tmp_path, capsys, sample_vocab_dir):
-    from xlm_hf import run_dir
-    from xlm_hf.pretrain import load_recipe
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
+    from xlm_hf.training import run_dir
 
     recipe = pretrain_recipe(tmp_path, sample_vocab_dir, data_dir(tmp_path))
     other = load_recipe(recipe, ["training.learning_rate=0.5"])
@@ -353,8 +353,8 @@ def test_xnli_model_checks(tmp_path, capsys, tiny_model):
 
 
 def test_run_json_is_written_with_the_settings(tmp_path, sample_vocab_dir):
-    from xlm_hf import run_dir
-    from xlm_hf.pretrain import load_recipe
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
+    from xlm_hf.training import run_dir
 
     recipe = load_recipe(pretrain_recipe(tmp_path, sample_vocab_dir, data_dir(tmp_path)))
     run_dir.record(recipe)

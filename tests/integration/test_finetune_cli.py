@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import tiny_recipe
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.cli import main
-from xlm_hf.xnli_trainer import XnliTrainer
+from xlm_hf.xnli.trainer import XnliTrainer
 
 pytestmark = pytest.mark.slow
 LANGS = ["en", "fr", "es", "de"]
@@ -46,7 +46,8 @@ def xnli_recipe(tmp: Path, model: Path, **xnli) -> Path:
 
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory) -> Path:
-    """A tiny de/en/es/fr model; the XNLI recipe pretrains it itself (the model dir is missing)."""
+    """A tiny de/en/es/fr model, then XNLI on it. Fine-tuning never pretrains: with the model
+    missing, the XNLI command fails first, naming the command that makes it."""
     tmp = tmp_path_factory.mktemp("xnli")
     langs = ["de", "en", "es", "fr"]
     pre = tiny_recipe(
@@ -56,12 +57,27 @@ def pretrained(tmp_path_factory) -> Path:
         training={"max_steps": 10, "eval_steps": 10, "save_steps": 10},
     )
     model = tmp / "model"
-    assert main(["finetune-xnli", "--config", str(xnli_recipe(tmp, model, pretrain_recipe=str(pre)))]) == 0
+    xnli = str(xnli_recipe(tmp, model, pretrain_recipe=str(pre)))
+    assert main(["finetune-xnli", "--config", xnli]) == 2
+    assert not model.exists() and not (tmp / "xnli").exists()
+    assert main(["pretrain", "--config", str(pre), f"training.output_dir={model}"]) == 0
+    assert main(["finetune-xnli", "--config", xnli]) == 0
     return tmp
 
 
+def test_a_missing_model_names_the_command_that_makes_it(tmp_path, capsys):
+    recipe = xnli_recipe(tmp_path, tmp_path / "nowhere", pretrain_recipe="recipes/pretrain/x.yaml")
+    assert main(["finetune-xnli", "--config", str(recipe)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"xlm-hf finetune-xnli: error: xnli.model_name_or_path: {tmp_path / 'nowhere'} is not an HF model "
+        f"directory; make it with `xlm-hf pretrain --config recipes/pretrain/x.yaml "
+        f"training.output_dir={tmp_path / 'nowhere'}`"
+    )
+    assert not (tmp_path / "xnli").exists()
+
+
 def test_zero_shot_results_cover_every_language(pretrained):
-    assert (pretrained / "model" / "config.json").exists()  # pretrained on demand
     results = json.loads((pretrained / "xnli" / "xnli_results.json").read_text())
     assert results["train_languages"] == ["en"] and results["selected_by"] == "dev.en"
     for split in ("dev", "test"):
@@ -118,7 +134,7 @@ def test_two_processes_fine_tune_and_score_every_example_once(pretrained, tmp_pa
 def test_sigterm_during_fine_tuning_saves_and_resume_finishes(pretrained, tmp_path):
     import signal
 
-    from xlm_hf.checkpoints import is_complete
+    from xlm_hf.training.checkpoints import is_complete
 
     from .test_interrupt import start_training, wait_for_steps
 
@@ -194,7 +210,7 @@ def test_frozen_embeddings_stay_as_pretrained(pretrained, tmp_path):
 
 def test_evaluation_language_ids_can_be_the_training_language(pretrained, tmp_path, monkeypatch):
     """The diagnostic switch: every dev set is scored with `langs` = en, its text unchanged."""
-    from xlm_hf import xnli_trainer
+    from xlm_hf.xnli import trainer as xnli_trainer
 
     seen = {}
     real = xnli_trainer.final_report
@@ -219,7 +235,7 @@ def test_evaluation_language_ids_can_be_the_training_language(pretrained, tmp_pa
 def test_the_xlm_preprocessing_travels_from_vocabulary_to_fine_tuned_model(tmp_path):
     """`vocab.preprocessing: xlm` is recorded in the vocabulary, kept by the pretrained model, found
     there by XNLI fine-tuning (the recipe does not repeat it) and kept by the fine-tuned model."""
-    from xlm_hf.text import RECORD_KEY
+    from xlm_hf.text.pretokenize import RECORD_KEY
 
     pre = tiny_recipe(
         tmp_path,

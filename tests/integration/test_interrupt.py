@@ -17,8 +17,8 @@ import torch
 from safetensors.torch import load_file
 
 from tests.conftest import tiny_recipe
-from xlm_hf.checkpoints import is_complete, last_complete
 from xlm_hf.cli import main
+from xlm_hf.training.checkpoints import is_complete, last_complete
 
 pytestmark = pytest.mark.slow
 

@@ -41,8 +41,8 @@ def test_results_json_has_the_promised_keys_and_perplexity_falls(trained):
 def test_parameters_changed_from_initialisation(trained):
     from transformers import XLMTokenizer, set_seed
 
-    from xlm_hf.config import ModelConfig
-    from xlm_hf.modeling import load_pretraining_model
+    from xlm_hf.config.sections import ModelConfig
+    from xlm_hf.model.loading import load_pretraining_model
 
     recipe = yaml.safe_load((trained / "recipe.yaml").read_text())
     set_seed(0)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from xlm_hf.config import VocabConfig
+from xlm_hf.config.sections import VocabConfig
 from xlm_hf.vocab import build_vocab
 
 XNLI15 = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]

@@ -14,7 +14,7 @@ from multiprocessing import Pool
 import pytest
 
 from tests.realdata.conftest import XNLI15
-from xlm_hf.text import RECORD_KEY, xlm_encode
+from xlm_hf.text.pretokenize import RECORD_KEY, xlm_encode
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 CHUNK = 400
@@ -25,7 +25,7 @@ def _compare(job: tuple[str, str, list[str]]) -> tuple[str, int, list[str]]:
     """(lang, lines compared, lines whose ids differ) for one chunk, in a worker process."""
     from transformers import XLMTokenizer
 
-    from xlm_hf.fast_tokenizer import FastXLMTokenizer
+    from xlm_hf.text.fast_tokenizer import FastXLMTokenizer
 
     tokenizer_dir, lang, lines = job
     if tokenizer_dir not in _PAIR:
@@ -60,7 +60,7 @@ def _compare_every_line(tokenizer_dir: str, shared_data) -> None:
 
 
 def test_every_line_of_every_language_has_the_reference_ids(vocab15, shared_data):
-    from xlm_hf.fast_tokenizer import FastXLMTokenizer
+    from xlm_hf.text.fast_tokenizer import FastXLMTokenizer
 
     assert FastXLMTokenizer.from_pretrained(str(vocab15))._bpe_model is not None  # the compiled BPE
     _compare_every_line(str(vocab15), shared_data)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.realdata.conftest import XNLI15
 from xlm_hf.cli import main
-from xlm_hf.text import xlm_encode
+from xlm_hf.text.pretokenize import xlm_encode
 
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"

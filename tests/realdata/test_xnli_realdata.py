@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from xlm_hf.data.xnli import LABELS, load_xnli_split, read_nli_file
+from xlm_hf.xnli.data import LABELS, load_xnli_split, read_nli_file
 
 pytestmark = pytest.mark.realdata
 

@@ -151,8 +151,8 @@ def test_data_scale_arithmetic():
 
 def test_data_scale_corpora(tmp_path, sample_vocab_dir):
     from bench import data_scale
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
     from xlm_hf.data import corpora
-    from xlm_hf.pretrain import load_recipe
 
     lines = data_scale.source_lines()
     made = data_scale.synthetic_sentences(lines["en"], 500, seed=1)

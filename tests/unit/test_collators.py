@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xlm_hf.data.collators as collators
-import xlm_hf.data.streams as streams
-import xlm_hf.xnli_inputs as xnli_inputs
+import xlm_hf.data.sources as streams
+import xlm_hf.xnli.inputs as xnli_inputs
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
-from xlm_hf.data.streams import tlm_example
+from xlm_hf.data.sources import tlm_example
 
 
 @pytest.mark.parametrize("module", [collators, streams, xnli_inputs], ids=lambda m: m.__name__)

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig, VocabConfig
+from xlm_hf.config.loader import build_section, interpolate, load_sections, parse_overrides, read_recipe_file
+from xlm_hf.config.recipes import load_pretrain_recipe, load_xnli_recipe
+from xlm_hf.config.sections import DataConfig, VocabConfig
+from xlm_hf.config.training_args import PretrainingArguments
 from xlm_hf.errors import ConfigError
-from xlm_hf.finetune_xnli import load_recipe as load_xnli_recipe
-from xlm_hf.pretrain import load_recipe as load_pretrain_recipe
-from xlm_hf.recipe_loader import build_section, interpolate, load_sections, parse_overrides, read_recipe_file
-from xlm_hf.training_args import PretrainingArguments
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -320,8 +319,8 @@ def test_recipe_bytes_and_paths_give_one_line(tmp_path):
 
 
 def test_a_nested_section_is_built_and_checked(tmp_path):
-    from xlm_hf.config import StudyConfig, TwinConfig
-    from xlm_hf.recipe_loader import coerce
+    from xlm_hf.config.loader import coerce
+    from xlm_hf.config.sections import StudyConfig, TwinConfig
 
     english = tmp_path / "en.txt"
     english.write_text("Hello.\n")
@@ -334,7 +333,7 @@ def test_a_nested_section_is_built_and_checked(tmp_path):
 
 
 def test_xnli_train_takes_a_list_of_sets(tmp_path):
-    from xlm_hf.config import XnliConfig
+    from xlm_hf.config.sections import XnliConfig
 
     one = XnliConfig(model_name_or_path="m", train="a.tsv", eval="e")
     two = XnliConfig(model_name_or_path="m", train=["a.tsv", "b.tsv"], eval="e")

@@ -14,7 +14,7 @@ from datasets import Dataset
 
 import xlm_hf.data.corpora as corpora
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data import inputs, tokenise
 from xlm_hf.data.corpora import load_corpora, split_rows
 from xlm_hf.errors import ConfigError
@@ -226,7 +226,7 @@ def test_a_bad_input_found_while_reading_leaves_the_cache_as_it_was(tmp_path, sa
 
 WORKER_RUN = """
 import sys
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data import tokenise
 from xlm_hf.data.corpora import load_corpora
 tokenise.LINES_PER_CHUNK = 16000  # each worker is busy with one chunk for many seconds
@@ -290,7 +290,7 @@ def test_one_progress_bar_for_the_whole_preparation(tmp_path, sample_vocab_dir, 
 
 
 def test_the_store_is_built_ahead_of_a_run(tmp_path, sample_vocab_dir, capsys, monkeypatch):
-    from xlm_hf.data import prepare
+    from xlm_hf import prepare_data as prepare
 
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(
@@ -311,7 +311,7 @@ def test_the_store_is_built_ahead_of_a_run(tmp_path, sample_vocab_dir, capsys, m
     )
     assert load_corpora(config, sample_vocab_dir, seed=42).cache_hits == 3  # what the run (seed 42) maps
     assert prepare.main(["--config", str(recipe), "data.languages=[en, xx]"]) == 2
-    assert capsys.readouterr().err.startswith("xlm_hf.data.prepare: error: data.")
+    assert capsys.readouterr().err.startswith("xlm-hf prepare-data: error: data.")
 
 
 def test_tokens_per_second_never_divides_by_almost_nothing():

@@ -8,12 +8,12 @@ import torch
 from torch.nn import functional as F
 
 from tests.conftest import tiny_xlm_config
-from xlm_hf import cpu_kernels
-from xlm_hf.config import ModelConfig
-from xlm_hf.cpu_kernels import MASK_RANGE, keep_mask, target_cross_entropy
+from xlm_hf.config.loader import build_section
+from xlm_hf.config.sections import ModelConfig
 from xlm_hf.errors import ConfigError
-from xlm_hf.modeling import XLMWithTargetedLMHead, set_attention
-from xlm_hf.recipe_loader import build_section
+from xlm_hf.model import cpu_kernels
+from xlm_hf.model.cpu_kernels import MASK_RANGE, keep_mask, target_cross_entropy
+from xlm_hf.model.heads import XLMWithTargetedLMHead, set_attention
 
 
 def _model(

@@ -27,7 +27,7 @@ import pytest
 import torch
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 
 GOLDEN = Path(__file__).with_name("golden") / "data_batches.json"
 DRAWS = 48  # global batches drawn from the mixture per setting
@@ -115,8 +115,8 @@ def record(vocab_dir: Path, cache_dir: Path) -> dict:
 
     from xlm_hf.data.collators import pad_examples
     from xlm_hf.data.corpora import load_corpora
+    from xlm_hf.data.mixture import MixtureBatches
     from xlm_hf.data.pretraining import build_pretraining_data, token_counts
-    from xlm_hf.data.streams import MixtureBatches
 
     tokenizer = XLMTokenizer.from_pretrained(str(vocab_dir))
     out = {"vocab": vocab_digest(vocab_dir), "settings": {}}

@@ -17,11 +17,13 @@ from transformers.models.xlm.tokenization_xlm import (
 )
 
 import xlm_hf
-from xlm_hf import SAMPLE_DIR, moses2019
-from xlm_hf.config import DataConfig
+from xlm_hf import SAMPLE_DIR
+from xlm_hf.config.loader import build_section
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data import corpora, tokenise
 from xlm_hf.errors import ConfigError
-from xlm_hf.fast_tokenizer import (
+from xlm_hf.text import moses2019
+from xlm_hf.text.fast_tokenizer import (
     FastXLMTokenizer,
     compiled_bpe,
     fast_lowercase_and_remove_accent,
@@ -30,8 +32,7 @@ from xlm_hf.fast_tokenizer import (
     merges_are_incremental,
     required_literal,
 )
-from xlm_hf.recipe_loader import build_section
-from xlm_hf.text import RECORD_KEY, xlm_encode, xlm_tokenize
+from xlm_hf.text.pretokenize import RECORD_KEY, xlm_encode, xlm_tokenize
 
 from .test_moses2019 import RULES
 
@@ -161,7 +162,7 @@ def test_special_token_strings_in_text_are_plain_text(sample_tokenizer, fast_tok
 
 
 def test_a_cache_limit_does_not_change_ids(sample_tokenizer, fast_tokenizer, monkeypatch):
-    monkeypatch.setattr("xlm_hf.fast_tokenizer.MAX_CACHED_WORDS", 3)
+    monkeypatch.setattr("xlm_hf.text.fast_tokenizer.MAX_CACHED_WORDS", 3)
     lines = (SAMPLE_DIR / "mono" / "fr.txt").read_text(encoding="utf-8").splitlines()[:30]
     for line in lines:
         assert fast_tokenizer.encode_text(line, "fr") == xlm_encode(sample_tokenizer, line, "fr")
@@ -210,8 +211,8 @@ def test_bypass_and_japanese_use_the_reference(sample_tokenizer, fast_tokenizer,
 
 def test_japanese_with_xlm_uses_the_reference_path(xlm_pair, monkeypatch):
     reference, fast = xlm_pair
-    monkeypatch.setattr("xlm_hf.text.kytea_words", lambda text: text.split())
-    monkeypatch.setattr("xlm_hf.moses2019.kytea_words", lambda text: text.split())
+    monkeypatch.setattr("xlm_hf.text.pretokenize.kytea_words", lambda text: text.split())
+    monkeypatch.setattr("xlm_hf.text.moses2019.kytea_words", lambda text: text.split())
     text = "東京\tです。"
     assert fast.encode_text(text, "ja") == xlm_encode(reference, text, "ja")
     assert xlm_tokenize(reference, text, "ja") != xlm_tokenize(reference, "東京です。", "ja")  # tab: a space

@@ -15,17 +15,18 @@ from transformers import TrainerCallback, XLMConfig, XLMForSequenceClassificatio
 
 from tests.conftest import tiny_xlm_config
 from tests.host_syncs import HostSyncs
-from xlm_hf import fused_training
-from xlm_hf.config import ModelConfig
+from xlm_hf.config.loader import build_section
+from xlm_hf.config.sections import ModelConfig
+from xlm_hf.config.training_args import PretrainingArguments
 from xlm_hf.data.collators import CausalCollator, MaskingCollator
-from xlm_hf.data.streams import MixtureBatches, stream_source, tlm_example, tlm_source
+from xlm_hf.data.mixture import MixtureBatches
+from xlm_hf.data.sources import stream_source, tlm_example, tlm_source
 from xlm_hf.errors import ConfigError
-from xlm_hf.fused_training import LENGTH_BUCKET, prepare_batch, target_cross_entropy
-from xlm_hf.modeling import FusedXLMForSequenceClassification, XLMWithTargetedLMHead, use_training_kernels
-from xlm_hf.recipe_loader import build_section
-from xlm_hf.trainer import PretrainTrainer
-from xlm_hf.training_args import PretrainingArguments
-from xlm_hf.xnli_inputs import ClassificationCollator
+from xlm_hf.model import fused_training
+from xlm_hf.model.fused_training import LENGTH_BUCKET, prepare_batch, target_cross_entropy
+from xlm_hf.model.heads import FusedXLMForSequenceClassification, XLMWithTargetedLMHead, use_training_kernels
+from xlm_hf.training.trainer import PretrainTrainer
+from xlm_hf.xnli.inputs import ClassificationCollator
 
 VOCAB, PAD = 70, 2
 LOSS_RTOL, GRAD_RTOL, GRAD_ATOL = 1e-5, 1e-5, 1e-6

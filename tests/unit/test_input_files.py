@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from xlm_hf import SAMPLE_DIR, run_dir
-from xlm_hf.config import DataConfig, VocabConfig
+from xlm_hf import SAMPLE_DIR
+from xlm_hf.config.sections import DataConfig, VocabConfig
 from xlm_hf.data.corpora import load_corpora
 from xlm_hf.data.inputs import mono_lines, parallel_lines
 from xlm_hf.data.textfiles import is_blank, read_text_lines
-from xlm_hf.data.xnli import read_pair_tsv
 from xlm_hf.errors import ConfigError, DataError, XlmHfError
+from xlm_hf.training import run_dir
+from xlm_hf.xnli.data import read_pair_tsv
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -103,7 +104,7 @@ def test_crlf_bom_and_blank_lines_give_the_same_tokens_as_a_clean_file(tmp_path,
 
 
 def test_a_very_long_line_is_one_sentence_cut_into_blocks(tmp_path, sample_vocab_dir):
-    from xlm_hf.data.streams import StreamBlocks
+    from xlm_hf.data.sources import StreamBlocks
 
     (tmp_path / "mono").mkdir()
     long_line = " ".join(["the weather is nice today ."] * 2000)  # 12 000 words, 70 kB
@@ -171,7 +172,7 @@ def test_xnli_tsv_with_bom_crlf_and_blank_lines_counts_every_line(tmp_path):
 
 
 def _recipe(tmp_path, **training):
-    from xlm_hf.pretrain import load_recipe
+    from xlm_hf.config.recipes import load_pretrain_recipe as load_recipe
 
     overrides = {
         "data.languages": ["en"],

@@ -9,9 +9,10 @@ import torch
 from transformers import XLMWithLMHeadModel
 
 from tests.conftest import tiny_xlm_config
-from xlm_hf.config import ModelConfig
+from xlm_hf.config.sections import ModelConfig
 from xlm_hf.errors import ConfigError
-from xlm_hf.modeling import XLMWithTargetedLMHead, build_config, load_pretraining_model
+from xlm_hf.model.heads import XLMWithTargetedLMHead
+from xlm_hf.model.loading import build_config, load_pretraining_model
 
 TINY = ModelConfig(
     emb_dim=32, n_layers=2, n_heads=4, max_position_embeddings=64, dropout=0.0, attention_dropout=0.0
@@ -107,7 +108,7 @@ def test_continue_from_a_model_checks_languages(tmp_path, sample_tokenizer):
 def _batches():
     """MLM batches with and without padding, a TLM batch with restarting positions, and a CLM batch."""
     from xlm_hf.data.collators import CausalCollator, MaskingCollator
-    from xlm_hf.data.streams import tlm_example
+    from xlm_hf.data.sources import tlm_example
 
     gen = torch.Generator().manual_seed(3)
     rows = [torch.randint(14, 60, (n,), generator=gen) for n in (20, 13, 20)]
@@ -126,7 +127,7 @@ def _batches():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_sdpa_attention_gives_the_eager_loss_and_gradients(causal):
-    from xlm_hf.modeling import SdpaMultiHeadAttention, set_attention
+    from xlm_hf.model.heads import SdpaMultiHeadAttention, set_attention
 
     model = _tiny_model(causal=causal).train()  # dropout 0: training mode, same function
     for batch, clm in _batches():
@@ -148,8 +149,8 @@ def test_sdpa_attention_gives_the_eager_loss_and_gradients(causal):
 
 
 def test_sdpa_is_a_recipe_switch_and_saves_a_plain_model(tmp_path, sample_tokenizer):
-    from xlm_hf.modeling import SdpaMultiHeadAttention
-    from xlm_hf.recipe_loader import build_section
+    from xlm_hf.config.loader import build_section
+    from xlm_hf.model.heads import SdpaMultiHeadAttention
 
     section = {k: getattr(TINY, k) for k in ("emb_dim", "n_layers", "n_heads", "max_position_embeddings")}
     config = build_section(
@@ -232,8 +233,8 @@ def test_model_init_xlm_gives_linear_layers_pytorchs_default(sample_tokenizer):
 
 
 def _classifier(tmp_path, **settings):
-    from xlm_hf.config import XnliConfig
-    from xlm_hf.finetune_xnli import load_classifier
+    from xlm_hf.config.sections import XnliConfig
+    from xlm_hf.xnli.model import load_classifier
 
     pretrained = tmp_path / "pretrained"
     if not pretrained.exists():

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from xlm_hf import moses2019
-from xlm_hf.text import pretokenize
+from xlm_hf.text import moses2019
+from xlm_hf.text.pretokenize import pretokenize
 
 # (rule, lang, line, the words the 2019 scripts print)
 RULES = [

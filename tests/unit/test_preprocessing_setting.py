@@ -11,14 +11,14 @@ import pytest
 from transformers import XLMTokenizer
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig, ModelConfig, VocabConfig, XnliConfig
+from xlm_hf.config.loader import build_section
+from xlm_hf.config.sections import DataConfig, ModelConfig, VocabConfig, XnliConfig
 from xlm_hf.data import corpora, tokenise
 from xlm_hf.errors import ConfigError
-from xlm_hf.fast_tokenizer import FastXLMTokenizer
-from xlm_hf.recipe_loader import build_section
-from xlm_hf.text import RECORD_KEY, preprocessing_of, pretokenize, use_preprocessing, xlm_encode
+from xlm_hf.text.fast_tokenizer import FastXLMTokenizer
+from xlm_hf.text.pretokenize import RECORD_KEY, preprocessing_of, pretokenize, use_preprocessing, xlm_encode
 from xlm_hf.vocab import build_vocab, normalise
-from xlm_hf.xnli_inputs import encode_rows
+from xlm_hf.xnli.inputs import encode_rows
 
 # lines whose words differ between the two settings (see test_moses2019.py)
 DIFFERING = {

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data.corpora import load_corpora
 from xlm_hf.data.inputs import corpus_names
 from xlm_hf.data.pretraining import build_pretraining_data, tlm_directions
-from xlm_hf.data.streams import tlm_example
+from xlm_hf.data.sources import tlm_example
 
 
 def test_directions_name_their_corpus():

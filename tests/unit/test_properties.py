@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xlm_hf.data.collators import IGNORE_INDEX, N_SPECIAL, CausalCollator, MaskingCollator, pad_examples
-from xlm_hf.data.streams import tlm_example
+from xlm_hf.data.sources import tlm_example
 from xlm_hf.data.textfiles import is_blank
-from xlm_hf.text import pretokenize, xlm_encode
+from xlm_hf.text.pretokenize import pretokenize, xlm_encode
 
 PAD, MASK, VOCAB = 2, 5, 60
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -173,7 +173,7 @@ def test_pretokenize_never_raises_and_gives_words(text, lang, lowercase, preproc
 @settings(max_examples=80, deadline=None)
 @given(any_text, st.sampled_from([*LANGS, "hi", "fi", "ga", "cs"]))
 def test_the_fast_xlm_words_are_the_reference_words(text, lang):
-    from xlm_hf.fast_tokenizer import fast_lowercase_and_remove_accent, fast_words
+    from xlm_hf.text.fast_tokenizer import fast_lowercase_and_remove_accent, fast_words
 
     fast = [w for w in fast_lowercase_and_remove_accent(fast_words(text, lang, "xlm")) if w]
     assert fast == pretokenize(text, lang, preprocessing="xlm")

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data import corpora, store
 from xlm_hf.data.batches import StridedBatches
+from xlm_hf.data.sources import StreamBlocks, TlmExamples, select_pairs
 from xlm_hf.data.store import (
     EOS,
     LineTokens,
@@ -22,7 +23,6 @@ from xlm_hf.data.store import (
     token_dtype,
     write_selection,
 )
-from xlm_hf.data.streams import StreamBlocks, TlmExamples, select_pairs
 
 BIG = 2**31 + 4096  # positions past what an int32 offset (Arrow's list offsets) can address
 

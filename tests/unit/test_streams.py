@@ -10,18 +10,17 @@ import torch
 
 from xlm_hf.data.batches import length_batches
 from xlm_hf.data.collators import CausalCollator, MaskingCollator
-from xlm_hf.data.store import PairStore, TokenStore
-from xlm_hf.data.streams import (
-    MixtureBatches,
+from xlm_hf.data.mixture import MixtureBatches, mixture_probabilities
+from xlm_hf.data.sampling import smoothed_probabilities
+from xlm_hf.data.sources import (
     TlmExamples,
-    mixture_probabilities,
     pack_stream,
     packing_efficiency,
     select_pairs,
     stream_source,
     tlm_source,
 )
-from xlm_hf.sampling import smoothed_probabilities
+from xlm_hf.data.store import PairStore, TokenStore
 
 
 def test_stream_is_sentences_joined_by_eos_cut_into_blocks():

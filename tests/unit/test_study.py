@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from tests.conftest import tiny_xlm_config
-from xlm_hf.config import StudyConfig
+from xlm_hf.config.sections import StudyConfig
 from xlm_hf.errors import ConfigError
 from xlm_hf.reproduce.alignment import distinct_premises, retrieval_accuracy, unk_rate
 from xlm_hf.reproduce.plan import load_study, plan
@@ -215,7 +215,7 @@ def test_a_step_run_with_other_settings_is_refused_not_reused(tmp_path):
 
 
 def test_override_values_survive_yaml():
-    from xlm_hf.recipe_loader import parse_overrides
+    from xlm_hf.config.loader import parse_overrides
     from xlm_hf.reproduce.plan import study_overrides
 
     values = {

@@ -7,11 +7,12 @@ import pytest
 from transformers import set_seed
 
 from tests.conftest import tiny_xlm_config
+from xlm_hf.config.training_args import PretrainingArguments
 from xlm_hf.data.collators import CausalCollator, MaskingCollator
-from xlm_hf.data.streams import MixtureBatches, stream_source, tlm_source
-from xlm_hf.modeling import XLMWithTargetedLMHead
-from xlm_hf.trainer import PretrainTrainer
-from xlm_hf.training_args import PretrainingArguments
+from xlm_hf.data.mixture import MixtureBatches
+from xlm_hf.data.sources import stream_source, tlm_source
+from xlm_hf.model.heads import XLMWithTargetedLMHead
+from xlm_hf.training.trainer import PretrainTrainer
 
 # Recorded with torch 2.13 on CPU; a refactor that changes the data order, the masking or the loss
 # moves these. Re-record them only for an intended change of behaviour, and say so in the commit.

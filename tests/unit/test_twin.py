@@ -7,10 +7,10 @@ import string
 
 import pytest
 
-from xlm_hf.config import TwinConfig
+from xlm_hf.config.sections import TwinConfig
 from xlm_hf.errors import ConfigError, DataError
 from xlm_hf.reproduce.twin import commutation_check, commutes, decipher, encipher, make_twin_data
-from xlm_hf.text import pretokenize, rules_language
+from xlm_hf.text.pretokenize import pretokenize, rules_language
 
 
 def test_the_cipher_maps_every_letter_and_digit_one_to_one_and_keeps_case():

@@ -9,11 +9,11 @@ import pytest
 from transformers import XLMTokenizer
 
 from xlm_hf import SAMPLE_DIR
-from xlm_hf.config import VocabConfig
+from xlm_hf.config.sections import VocabConfig
+from xlm_hf.data.sampling import smoothed_probabilities
 from xlm_hf.errors import ConfigError
-from xlm_hf.sampling import smoothed_probabilities
-from xlm_hf.special_tokens import SPECIAL_TOKENS
-from xlm_hf.text import pretokenize, xlm_encode, xlm_tokenize
+from xlm_hf.text.pretokenize import pretokenize, xlm_encode, xlm_tokenize
+from xlm_hf.text.special_tokens import SPECIAL_TOKENS
 from xlm_hf.vocab import build_vocab, sample_sentences
 
 LANGS = ["de", "en", "es", "fr"]

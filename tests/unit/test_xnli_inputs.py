@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from xlm_hf.text import xlm_encode
-from xlm_hf.xnli_inputs import ClassificationCollator, encode_rows, pair_input
-from xlm_hf.xnli_trainer import markdown_table
+from xlm_hf.text.pretokenize import xlm_encode
+from xlm_hf.xnli.inputs import ClassificationCollator, encode_rows, pair_input
+from xlm_hf.xnli.trainer import markdown_table
 
 
 def test_pair_ids_langs_and_positions(sample_tokenizer):
@@ -40,7 +40,7 @@ def test_markdown_table_in_percent():
 def test_translate_train_needs_a_training_set_per_language():
     import pytest
 
-    from xlm_hf.config import XnliConfig
+    from xlm_hf.config.sections import XnliConfig
     from xlm_hf.errors import ConfigError
 
     with pytest.raises(ConfigError, match="xnli.train: translate-train needs one training set per language"):

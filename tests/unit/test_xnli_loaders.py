@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from xlm_hf.data.xnli import (
+from xlm_hf.xnli.data import (
     LABELS,
     label_id,
     load_hub_xnli,

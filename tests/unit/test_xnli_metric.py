@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from xlm_hf.metrics import XNLI_ACCURACY_DIR, load_xnli_metric
+from xlm_hf.xnli.metric import XNLI_ACCURACY_DIR, load_xnli_metric
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from xlm_hf.special_tokens import IGNORE_INDEX, N_SPECIAL  # specials: never random replacements
+from xlm_hf.text.special_tokens import IGNORE_INDEX, N_SPECIAL  # specials: never random replacements
 
 
 def pad_examples(examples: list[dict[str, Any]], pad_token_id: int) -> dict[str, torch.Tensor]:

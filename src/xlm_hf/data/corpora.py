@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from xlm_hf.atomic_files import check_can_write
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data.inputs import (
     Inputs,
     input_bytes,
@@ -321,7 +321,7 @@ def load_corpora(
     """The token stores of every language of `config` (and TLM pair), built when missing.
     `inputs`: what `resolve_inputs` returned for `config` (found and checked again when None).
     `preprocessing`: the recipe's ``model.preprocessing`` (``hf`` or ``xlm``), for a tokenizer
-    directory that records none; a record wins (see `xlm_hf.text.use_preprocessing`)."""
+    directory that records none; a record wins (see `xlm_hf.text.pretokenize.use_preprocessing`)."""
     tokenizer_dir = str(tokenizer_dir)
     cache_dir, cache_key = cache_location(config)
     inputs = inputs or resolve_inputs(config)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data.textfiles import BLANK_CHARS, check_text_file, iter_text_lines, non_blank
 from xlm_hf.errors import ConfigError, DataError, one_line
 

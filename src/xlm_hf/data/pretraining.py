@@ -11,16 +11,17 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
 
-from xlm_hf.config import DataConfig
+from xlm_hf.config.sections import DataConfig
 from xlm_hf.data.batches import length_batches, length_buckets
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.corpora import Corpora
-from xlm_hf.data.store import PairStore, cached_arrays
-from xlm_hf.data.streams import (
+from xlm_hf.data.mixture import MixtureBatches
+from xlm_hf.data.sources import (
     PAD,
     Source,
     StreamBlocks,
@@ -30,12 +31,21 @@ from xlm_hf.data.streams import (
     stream_source,
     tlm_source,
 )
+from xlm_hf.data.store import PairStore, cached_arrays
 from xlm_hf.errors import ConfigError
-from xlm_hf.trainer import ValidationSet
 
 logger = logging.getLogger(__name__)
 
 VALIDATION_SEED = 1234  # validation masks are drawn once from this seed: comparable across evals
+
+
+@dataclass
+class ValidationSet:
+    """Pre-collated batches of one objective and language (or pair): identical at every evaluation."""
+
+    objective: str
+    name: str
+    batches: list[dict]
 
 
 @dataclass
@@ -201,3 +211,17 @@ def _fixed_batches(
         batch["causal"] = objective == "clm"
         collated.append(batch)
     return ValidationSet(objective, name, collated)
+
+
+def build_mixture(data_cfg: DataConfig, data: PretrainingData, args: Any) -> MixtureBatches:
+    """The recipe's mixture over `data.sources` for this rank (`args`: the training arguments' seed,
+    process index, world size and gradient accumulation)."""
+    return MixtureBatches(
+        data.sources,
+        data_cfg.lang_sampling_alpha,
+        seed=args.seed,
+        rank=args.process_index,
+        world_size=args.world_size,
+        accumulation=args.gradient_accumulation_steps,
+        mixture=data_cfg.mixture,
+    )

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xlm_hf.special_tokens import EOS
+from xlm_hf.text.special_tokens import EOS
 
 STORE_FILE = "store.json"
 #: Sentence tokens gathered per step when a split is written (bounds the memory of a build).

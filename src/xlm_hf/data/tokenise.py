@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from xlm_hf.text import use_preprocessing, xlm_encode
+from xlm_hf.text.pretokenize import use_preprocessing, xlm_encode
 
 #: Lines per chunk: large enough that the transfer to a worker costs little next to tokenising.
 LINES_PER_CHUNK = 2000
@@ -41,7 +41,7 @@ def load_tokenizer(tokenizer_dir: str, fast: bool = True, preprocessing: str | N
     """The tokenizer of `tokenizer_dir`; `preprocessing` is used if the directory records none."""
     if (tokenizer_dir, fast, preprocessing) not in _TOKENIZERS:
         if fast:
-            from xlm_hf.fast_tokenizer import FastXLMTokenizer as tokenizer_class
+            from xlm_hf.text.fast_tokenizer import FastXLMTokenizer as tokenizer_class
         else:
             from transformers import XLMTokenizer as tokenizer_class
 

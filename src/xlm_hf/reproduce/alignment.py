@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from xlm_hf.data.collators import pad_examples
-from xlm_hf.text import xlm_encode
+from xlm_hf.text.pretokenize import xlm_encode
 
 
 def distinct_premises(dev: dict[str, list[dict[str, Any]]], limit: int) -> dict[str, list[str]]:

@@ -15,18 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from xlm_hf.config import RANDOM, StudyConfig
+from xlm_hf.config.loader import load_sections
+from xlm_hf.config.sections import RANDOM, StudyConfig
 from xlm_hf.errors import ConfigError
-from xlm_hf.recipe_loader import load_sections
 
 
 def load_study(path: str, overrides: list[str] = ()) -> StudyConfig:
     """The study, with every step's recipe and overrides checked: a typo fails now, not hours in."""
-    from xlm_hf import finetune_xnli, pretrain  # their recipe loaders bring in transformers
+    from xlm_hf.config.recipes import load_pretrain_recipe, load_xnli_recipe  # they bring in transformers
 
     study = load_sections(path, list(overrides), {"study": StudyConfig})["study"]
     for step in plan(study):
-        load = pretrain.load_recipe if step.argv[0] == "pretrain" else finetune_xnli.load_recipe
+        load = load_pretrain_recipe if step.argv[0] == "pretrain" else load_xnli_recipe
         try:
             load(step.argv[2], step.argv[3:])
         except ConfigError as err:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import write_json
-from xlm_hf.config import RANDOM, StudyConfig
+from xlm_hf.config.sections import RANDOM, StudyConfig
 from xlm_hf.errors import ConfigError, Interrupted, XlmHfError
 from xlm_hf.launch import run_command
 from xlm_hf.reproduce.plan import (
@@ -166,9 +166,9 @@ def probe_sentences(study: StudyConfig) -> dict[str, list[str]]:
         return {
             lang: (held / f"{lang}.txt").read_text(encoding="utf-8").splitlines() for lang in ("en", "twin")
         }
-    from xlm_hf.data.xnli import load_xnli_split
-    from xlm_hf.finetune_xnli import load_recipe
+    from xlm_hf.config.recipes import load_xnli_recipe as load_recipe
     from xlm_hf.reproduce.alignment import distinct_premises
+    from xlm_hf.xnli.data import load_xnli_split
 
     xnli = load_recipe(study.finetune, study_overrides(study.finetune_overrides)).xnli
     dev = load_xnli_split(xnli.eval, "dev", xnli.languages)

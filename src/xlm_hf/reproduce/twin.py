@@ -10,7 +10,7 @@ toolkit's own vocabulary learning and pre-processing run on it unchanged).
 
 Enciphering drops accents (the NFD form's combining marks), which the study's lowercasing and
 accent removal drop anyway: left on an Armenian letter, a combining mark would be split off by
-Moses as a symbol. Twin takes the English Moses rules (`xlm_hf.text.PREPROCESSED_AS`).
+Moses as a symbol. Twin takes the English Moses rules (`xlm_hf.text.pretokenize.PREPROCESSED_AS`).
 Pre-processing then commutes with enciphering except on lines where an English non-breaking
 prefix (``Mr.``, ``U.S.``) keeps its full stop, which the enciphered word no longer matches;
 `make_twin_data` measures that share.
@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import atomic_directory, write_json
-from xlm_hf.config import TwinConfig
+from xlm_hf.config.sections import TwinConfig
 from xlm_hf.data.textfiles import non_blank_lines
-from xlm_hf.data.xnli import LABELS, read_pair_tsv
 from xlm_hf.errors import DataError
+from xlm_hf.xnli.data import LABELS, read_pair_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def decipher(text: str) -> str:
 
 def commutes(line: str, preprocessing: str = "hf") -> bool:
     """Pre-processing the enciphered line gives the enciphered words of the pre-processed line."""
-    from xlm_hf.text import pretokenize
+    from xlm_hf.text.pretokenize import pretokenize
 
     return pretokenize(encipher(line), TWIN, preprocessing=preprocessing) == [
         encipher(word) for word in pretokenize(line, "en", preprocessing=preprocessing)
@@ -90,7 +90,7 @@ def commutation_check(lines: Iterable[str], preprocessing: str = "hf", examples:
 
 def shared_tokens(tokenizer: Any, english: list[str], twin: list[str]) -> dict[str, Any]:
     """The BPE tokens that occur in both languages' encodings of `english` / `twin`."""
-    from xlm_hf.text import xlm_tokenize
+    from xlm_hf.text.pretokenize import xlm_tokenize
 
     seen = {
         lang: {t for line in lines for t in xlm_tokenize(tokenizer, line, lang)}

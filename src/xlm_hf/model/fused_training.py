@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from xlm_hf.special_tokens import IGNORE_INDEX
+from xlm_hf.text.special_tokens import IGNORE_INDEX
 
 LENGTH_BUCKET = 32  # padded batches are padded up to a multiple of this: at most 8 lengths up to 256
 TARGET_CHUNK_ELEMENTS = 1 << 28  # logits made at a time by `target_cross_entropy` (1 GB in fp32)

@@ -23,24 +23,16 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import Trainer
 
-from xlm_hf.checkpoints import watch_for_signals
-from xlm_hf.data.streams import MixtureBatches
-from xlm_hf.fused_training import prepare_batch
-from xlm_hf.special_tokens import IGNORE_INDEX
+from xlm_hf.data.mixture import MixtureBatches
+from xlm_hf.data.pretraining import ValidationSet
+from xlm_hf.model.fused_training import prepare_batch
+from xlm_hf.text.special_tokens import IGNORE_INDEX
+from xlm_hf.training.checkpoints import watch_for_signals
 
 logger = logging.getLogger(__name__)
 
 #: written into every checkpoint (one per rank): what the run did before it, for resumed runs' totals
 TOTALS_FILE = "xlm_hf_totals-{rank}.json"
-
-
-@dataclass
-class ValidationSet:
-    """Pre-collated batches of one objective and language (or pair): identical at every evaluation."""
-
-    objective: str
-    name: str
-    batches: list[dict]
 
 
 def metric_names(objective: str) -> tuple[str, str]:

@@ -27,9 +27,9 @@ from transformers.models.xlm.tokenization_xlm import (
     romanian_preprocessing,
 )
 
-from xlm_hf import moses2019
 from xlm_hf.errors import ConfigError
-from xlm_hf.moses2019 import kytea_words
+from xlm_hf.text import moses2019
+from xlm_hf.text.moses2019 import kytea_words
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ types and impossible values raise :class:`ConfigError` with one line naming the 
 use ``${VAR}`` or ``${VAR:-default}`` (environment variables, plus ``XLM_HF_SAMPLE``: the embedded
 sample corpus), which is how ``make ... DATA_DIR=...`` reaches a recipe.
 
-This module needs only yaml: the sections themselves live in `xlm_hf.config`, the training
-sections (transformers' `TrainingArguments`) in `xlm_hf.training_args`.
+This module needs only yaml: the sections themselves live in `xlm_hf.config.sections`, the training
+sections (transformers' `TrainingArguments`) in `xlm_hf.config.training_args`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 It lives in the package (not on the hub) so that evaluation works offline. ``evaluate`` copies this
 file into its module cache and imports it from there, so it must not import ``xlm_hf``; the label
-order it assumes (entailment, neutral, contradiction) is the one ``xlm_hf.data.xnli.LABELS`` fixes.
+order it assumes (entailment, neutral, contradiction) is the one ``xlm_hf.xnli.data.LABELS`` fixes.
 """
 
 from __future__ import annotations

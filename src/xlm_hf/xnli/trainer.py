@@ -54,9 +54,33 @@ class XnliTrainer(Trainer):
         return metrics
 
 
+def build_xnli_trainer(model: Any, args: Any, tokenizer: Any, data: Any) -> XnliTrainer:
+    """The trainer over `data` (`xnli.datasets.XnliData`): on the fused path, batches padded to a
+    few bucketed lengths (few compiled shapes); sharded parameters keep HF's forward."""
+    from xlm_hf.model.fused_training import LENGTH_BUCKET
+    from xlm_hf.training.trainer import keep_auto_kernels_off_sharded_parameters
+    from xlm_hf.xnli.inputs import ClassificationCollator
+
+    fused = model.training_path(args.device) == "fused"
+    trainer = XnliTrainer(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.dev,
+        data_collator=ClassificationCollator(
+            pad_token_id=tokenizer.pad_token_id,
+            length_bucket=LENGTH_BUCKET if fused else 1,
+            max_length=model.config.max_position_embeddings,
+        ),
+        processing_class=tokenizer,
+    )
+    keep_auto_kernels_off_sharded_parameters(trainer)
+    return trainer
+
+
 def final_report(trainer: Trainer, splits: dict[str, dict[str, Dataset]]) -> dict[str, Any]:
     """Accuracy per language (+ avg) and confusion matrices for each split, scored by the `evaluate` metric."""
-    from xlm_hf.metrics import load_xnli_metric
+    from xlm_hf.xnli.metric import load_xnli_metric
 
     metric = load_xnli_metric()
     out: dict[str, Any] = {"confusion_matrices": {}}

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import check_can_write, write_text
-from xlm_hf.checkpoints import resume_requested
 from xlm_hf.errors import ConfigError
+from xlm_hf.training.checkpoints import resume_requested
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from itertools import repeat
 
 import sacremoses
 
-from xlm_hf.moses2019_data import OTHER_ALPHABETIC, PREFIXES_2019, SACREMOSES_PREFIX_DIGESTS
+from xlm_hf.text.moses2019_data import OTHER_ALPHABETIC, PREFIXES_2019, SACREMOSES_PREFIX_DIGESTS
 
 MOSES_COMMIT = "49b388ac79107d96b70255d59ce556e37d6b89ad"
 

@@ -2,9 +2,9 @@
 
 ``vocab`` (`VocabConfig`), ``data`` (`DataConfig`), ``model`` (`ModelConfig`), ``xnli``
 (`XnliConfig`) and ``study`` (`StudyConfig`); the ``training`` sections are transformers'
-`TrainingArguments` (`xlm_hf.training_args`). Each dataclass checks its own values in
+`TrainingArguments` (`xlm_hf.config.training_args`). Each dataclass checks its own values in
 ``__post_init__``; `check_pretraining_sections` checks them against each other. How a YAML file
-and command-line overrides become these objects is `xlm_hf.recipe_loader`'s job. Nothing here
+and command-line overrides become these objects is `xlm_hf.config.loader`'s job. Nothing here
 imports transformers or torch, so ``xlm-hf vocab`` and study planning start fast.
 """
 

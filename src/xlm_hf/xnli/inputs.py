@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from xlm_hf.data.collators import pad_examples
-from xlm_hf.fused_training import bucket_length, pad_to_length
-from xlm_hf.special_tokens import EOS
+from xlm_hf.model.fused_training import bucket_length, pad_to_length
+from xlm_hf.text.special_tokens import EOS
 
 if TYPE_CHECKING:  # imported where used: the GPU bench trains without `datasets` and Moses installed
     from datasets import Dataset
@@ -39,7 +39,7 @@ def pair_input(
 
 
 def _encode_batch(batch: dict[str, list], tokenizer: Any, max_len: int) -> dict[str, list]:
-    from xlm_hf.text import xlm_encode
+    from xlm_hf.text.pretokenize import xlm_encode
 
     out: dict[str, list] = {"input_ids": [], "langs": [], "labels": [], "length": []}
     for premise, hypothesis, label, lang in zip(

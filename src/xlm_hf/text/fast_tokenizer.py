@@ -16,7 +16,7 @@ through three Python calls. This module keeps the reference's steps, order and r
 
 Regexes, prefix lists and character classes come from the reference objects: sacremoses' for the
 ``hf`` pre-processing, `moses2019`'s (sacremoses with the 2019 Perl rules) for ``xlm``; the
-tokenizer applies the setting its directory records (see `xlm_hf.text`). Tests compare the ids
+tokenizer applies the setting its directory records (see `xlm_hf.text.pretokenize`). Tests compare the ids
 with the reference on tricky strings and on every line of the real corpora. Japanese (KyTea) and
 `bypass_tokenizer=True` go through the reference path unchanged.
 """
@@ -34,8 +34,8 @@ from transformers import XLMTokenizer
 from transformers.models.xlm.tokenization_xlm import logger as xlm_logger
 from transformers.models.xlm.tokenization_xlm import replace_unicode_punct, romanian_preprocessing
 
-from xlm_hf import moses2019
-from xlm_hf.text import preprocessing_of, pretokenize, rules_language
+from xlm_hf.text import moses2019
+from xlm_hf.text.pretokenize import preprocessing_of, pretokenize, rules_language
 
 try:  # the regex parser moved in Python 3.11; the old name still works with a warning
     from re import _parser as sre_parse
@@ -381,7 +381,7 @@ def compiled_bpe(encoder: dict[str, int], bpe_ranks: dict[tuple[str, ...], int])
 
 class FastXLMTokenizer(XLMTokenizer):
     """`XLMTokenizer` whose `_tokenize(text, lang=...)` takes the fast path; same tokens, same ids
-    as `xlm_hf.text.xlm_tokenize` with `XLMTokenizer`, under the pre-processing the directory
+    as `xlm_hf.text.pretokenize.xlm_tokenize` with `XLMTokenizer`, under the pre-processing the directory
     records (``hf``: `XLMTokenizer._tokenize` itself; ``xlm``: the 2019 scripts).
 
     Load it like the reference: ``FastXLMTokenizer.from_pretrained(tokenizer_dir)``. `encode_text`
@@ -428,7 +428,7 @@ class FastXLMTokenizer(XLMTokenizer):
         if bypass_tokenizer or (lang in DELEGATED_LANGUAGES and preprocessing == "hf"):
             return super()._tokenize(text, lang=lang, bypass_tokenizer=bypass_tokenizer)
         self._warn_unknown_language(lang)
-        if lang in DELEGATED_LANGUAGES:  # the reference path of xlm_hf.text.xlm_tokenize
+        if lang in DELEGATED_LANGUAGES:  # the reference path of xlm_hf.text.pretokenize.xlm_tokenize
             words = pretokenize(text, lang, self.do_lowercase_and_remove_accent, preprocessing)
             return [piece for word in words for piece in self.bpe(word).split(" ")]
         words = fast_words(text, lang, preprocessing)
