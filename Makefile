@@ -7,7 +7,7 @@ TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 export DATA_DIR MODEL XNLI_DIR
 
-.PHONY: install test test-fast lint format vocab pretrain finetune-xnli reproduce bench clean
+.PHONY: install test test-fast lint format vocab prepare-data pretrain finetune-xnli reproduce bench clean
 
 $(BIN)/xlm-hf: pyproject.toml
 	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)" && $(BIN)/pip install -q -e ".[dev]" && touch $@
@@ -29,11 +29,21 @@ format: $(BIN)/xlm-hf
 vocab: $(BIN)/xlm-hf
 	$(BIN)/xlm-hf vocab --config $(or $(RECIPE),recipes/vocab/sample.yaml)
 
+prepare-data: $(BIN)/xlm-hf
+	$(BIN)/xlm-hf prepare-data --config $(or $(RECIPE),recipes/pretrain/sample-mlm-tlm.yaml)
+
 pretrain: $(BIN)/xlm-hf
 	$(BIN)/xlm-hf pretrain --config $(or $(RECIPE),recipes/pretrain/sample-mlm-tlm.yaml)
 
-finetune-xnli: $(BIN)/xlm-hf
+# The sample's model comes from `make pretrain` (fine-tuning never pretrains): with the default
+# recipe and no MODEL, it is made first when missing.
+SAMPLE_MODEL := runs/pretrain/sample-mlm-tlm/config.json
+
+finetune-xnli: $(BIN)/xlm-hf $(if $(RECIPE)$(MODEL),,$(SAMPLE_MODEL))
 	$(BIN)/xlm-hf finetune-xnli --config $(or $(RECIPE),recipes/xnli/sample.yaml)
+
+$(SAMPLE_MODEL): | $(BIN)/xlm-hf
+	$(BIN)/xlm-hf pretrain --config recipes/pretrain/sample-mlm-tlm.yaml
 
 reproduce: $(BIN)/xlm-hf
 	$(BIN)/xlm-hf reproduce --config $(or $(RECIPE),recipes/reproduce/cpu-xnli15.yaml)

@@ -1,4 +1,6 @@
-"""The import graph of `xlm_hf` is a tree: no module reaches itself through its imports.
+"""The import graph of `xlm_hf` is a tree (no module reaches itself through its imports), and it
+is layered: the building blocks (`text/`, `data/`, `model/`) never import the commands, `training/`
+or the recipe loaders, and a command never calls another stage.
 
 Every import counts, at module level or inside a function (a lazy import still ties two modules
 together), and so does the package a module lives in (importing ``xlm_hf.data.corpora`` runs
@@ -96,6 +98,80 @@ def test_the_graph_has_the_edges_we_know():
 def test_no_import_circle():
     cycle = find_cycle(import_graph())
     assert cycle is None, " -> ".join(cycle)
+
+
+COMMANDS = (
+    "xlm_hf.vocab",
+    "xlm_hf.prepare_data",
+    "xlm_hf.pretrain",
+    "xlm_hf.finetune_xnli",
+    "xlm_hf.reproduce",
+)
+BUILDING_BLOCKS = ("xlm_hf.text", "xlm_hf.data", "xlm_hf.model")
+#: what the building blocks may never import: the commands, the training loop and the recipe
+#: loaders of the commands (the section dataclasses, `config.sections`, are theirs to read)
+ABOVE_BUILDING_BLOCKS = (
+    *COMMANDS,
+    "xlm_hf.cli",
+    "xlm_hf.launch",
+    "xlm_hf.training",
+    "xlm_hf.xnli",
+    "xlm_hf.config.loader",
+    "xlm_hf.config.recipes",
+    "xlm_hf.config.training_args",
+)
+#: `python -m xlm_hf.data.prepare`, the earlier name of `xlm-hf prepare-data`: an entry point only
+ENTRY_POINT_SHIMS = {"xlm_hf.data.prepare"}
+#: the one stage another stage runs: a pretraining recipe's `vocab` section learns its vocabulary
+STAGE_CALLS = {("xlm_hf.pretrain", "xlm_hf.vocab"), ("xlm_hf.prepare_data", "xlm_hf.vocab")}
+
+
+def within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def arrows_back_up(graph: dict[str, set[str]], shims: set[str] = ENTRY_POINT_SHIMS) -> list[str]:
+    """Imports that climb the layers: a building block importing what is built on it, or a
+    command importing another command (one stage calling another)."""
+    found = []
+    for name, deps in sorted(graph.items()):
+        if name in shims:
+            continue
+        for dep in sorted(deps):
+            climbs = within(name, BUILDING_BLOCKS) and within(dep, ABOVE_BUILDING_BLOCKS)
+            stage_calls_stage = (
+                within(name, COMMANDS)
+                and within(dep, COMMANDS)
+                and dep.split(".")[:2] != name.split(".")[:2]  # reproduce.run -> reproduce.plan is one stage
+                and (name, dep) not in STAGE_CALLS
+            )
+            if climbs or stage_calls_stage:
+                found.append(f"{name} -> {dep}")
+    return found
+
+
+def test_the_layering_check_sees_the_arrows_it_forbids():
+    before = {  # the two arrows of the flat layout (with today's module names), and a stage calling a stage
+        "xlm_hf.data.prepare": {"xlm_hf.data", "xlm_hf.pretrain"},
+        "xlm_hf.data.pretraining": {"xlm_hf.data.store", "xlm_hf.training.trainer"},
+        "xlm_hf.finetune_xnli": {"xlm_hf.pretrain", "xlm_hf.config.recipes"},
+        "xlm_hf.model.loading": {"xlm_hf.config.sections", "xlm_hf.text.special_tokens"},
+    }
+    assert arrows_back_up(before, shims=set()) == [
+        "xlm_hf.data.prepare -> xlm_hf.pretrain",
+        "xlm_hf.data.pretraining -> xlm_hf.training.trainer",
+        "xlm_hf.finetune_xnli -> xlm_hf.pretrain",
+    ]
+
+
+def test_no_arrow_runs_back_up():
+    assert arrows_back_up(import_graph()) == []
+
+
+def test_the_entry_point_shim_is_imported_by_nothing():
+    graph = import_graph()
+    assert all(graph[shim] <= {"xlm_hf.data", "xlm_hf.prepare_data"} for shim in ENTRY_POINT_SHIMS)
+    assert not [name for name, deps in graph.items() if deps & ENTRY_POINT_SHIMS]
 
 
 @pytest.mark.parametrize(
