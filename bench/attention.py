@@ -17,6 +17,7 @@ from transformers import XLMConfig
 
 from bench.rows import make_row
 from xlm_hf.model.heads import XLMWithTargetedLMHead, set_attention
+from xlm_hf.text.special_tokens import IGNORE_INDEX
 
 
 def _step(model, inputs) -> tuple[float, float]:
@@ -60,7 +61,7 @@ def run(quick: bool = False) -> list[dict]:
     torch.manual_seed(0)
     batch, seq, vocab = (4, 256, 8000) if quick else (8, 256, 8000)
     ids = torch.randint(14, vocab, (batch, seq))
-    labels = torch.full_like(ids, -100)
+    labels = torch.full_like(ids, IGNORE_INDEX)
     targets = torch.rand(ids.shape) < 0.15
     labels[targets] = ids[targets]
     inputs = {"input_ids": ids, "langs": torch.zeros_like(ids), "attention_mask": torch.ones_like(ids)}

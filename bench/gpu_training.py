@@ -62,10 +62,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from xlm_hf.text.special_tokens import BOS, EOS, MASK, N_SPECIAL, PAD, SPECIAL_TOKENS, UNK
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "gpu_results.json"
-N_SPECIAL = 14  # <s> </s> <pad> <unk> <special0..9>
-PAD, MASK = 2, 5
 GPU_IMAGE_LACKS = (
     "sacremoses",
     "evaluate",
@@ -184,7 +184,7 @@ def xnli_pairs(sizes: Sizes, n_pairs: int) -> list[dict[str, Any]]:
     for i in range(0, min(len(lengths) - 1, 2 * n_pairs), 2):
         premise = ids[starts[i] : starts[i + 1]].tolist()[: limit // 2 + limit % 2]
         hypothesis = ids[starts[i + 1] : starts[i + 2]].tolist()[: limit // 2]
-        input_ids = [1, *premise, 1, *hypothesis, 1]
+        input_ids = [EOS, *premise, EOS, *hypothesis, EOS]
         label = int((topic[i + 1] - topic[i]) % 3)
         pairs.append({"input_ids": input_ids, "langs": [0] * len(input_ids), "labels": label})
     return pairs
@@ -197,8 +197,7 @@ def word_tokenizer(vocab: int):
     from tokenizers.pre_tokenizers import WhitespaceSplit
     from transformers import PreTrainedTokenizerFast
 
-    specials = ["<s>", "</s>", "<pad>", "<unk>"] + [f"<special{i}>" for i in range(10)]
-    words = {token: i for i, token in enumerate(specials)}
+    words = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
     words.update({f"w{i}": i for i in range(N_SPECIAL, vocab)})
     backend = Tokenizer(WordLevel(words, unk_token="<unk>"))
     backend.pre_tokenizer = WhitespaceSplit()
@@ -245,9 +244,9 @@ def model_config(sizes: Sizes, num_labels: int | None = None):
         n_langs=1,
         embed_init_std=sizes.emb_dim**-0.5,
         pad_token_id=PAD,
-        eos_token_id=1,
-        bos_token_id=0,
-        unk_index=3,
+        eos_token_id=EOS,
+        bos_token_id=BOS,
+        unk_index=UNK,
         mask_index=MASK,
         mask_token_id=MASK,
         **extra,

@@ -15,6 +15,7 @@ from transformers import XLMConfig, XLMWithLMHeadModel
 from bench.rows import make_row
 from xlm_hf.data.collators import MaskingCollator
 from xlm_hf.model.heads import XLMWithTargetedLMHead
+from xlm_hf.text.special_tokens import IGNORE_INDEX
 
 
 def _step_seconds(model, batch, forward, repeats: int) -> float:
@@ -62,7 +63,7 @@ def run(quick: bool = False) -> list[dict]:
         for _ in range(2):  # alternate: background load hits both alike
             t_theirs.append(_step_seconds(theirs, inputs, lambda m, b: m(**b).loss, repeats))
             t_ours.append(_step_seconds(ours, inputs, lambda m, b: m(**b).loss, repeats))
-        n_targets = int((batch["labels"] != -100).sum())
+        n_targets = int((batch["labels"] != IGNORE_INDEX).sum())
         label = f"vocab {vocab // 1000}k, emb {dim}, {layers} layers, batch {batch_size}x{seq}"
         extra = {"threads": torch.get_num_threads(), "loss_diff": abs(loss_ours - loss_theirs)}
         rows.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from xlm_hf.text.fast_tokenizer import fast_lowercase_and_remove_accent, fast_words
+from xlm_hf.text.fast_moses import fast_lowercase_and_remove_accent, fast_words
 from xlm_hf.text.pretokenize import pretokenize
 
 pytestmark = pytest.mark.realdata

@@ -91,7 +91,7 @@ def test_the_finder_sees_a_cycle():
 def test_the_graph_has_the_edges_we_know():
     graph = import_graph()
     assert "xlm_hf.launch" in graph["xlm_hf.pretrain"]
-    assert "xlm_hf.reproduce.plan" in graph["xlm_hf.reproduce.report"]
+    assert "xlm_hf.reproduce.plan" in graph["xlm_hf.reproduce.report.summaries"]
     assert "xlm_hf.data" in graph["xlm_hf.data.corpora"]
 
 

@@ -23,15 +23,13 @@ from xlm_hf.config.sections import DataConfig
 from xlm_hf.data import corpora, tokenise
 from xlm_hf.errors import ConfigError
 from xlm_hf.text import moses2019
-from xlm_hf.text.fast_tokenizer import (
-    FastXLMTokenizer,
-    compiled_bpe,
+from xlm_hf.text.fast_moses import (
     fast_lowercase_and_remove_accent,
     fast_remove_non_printing_char,
     fast_replace_unicode_punct,
-    merges_are_incremental,
     required_literal,
 )
+from xlm_hf.text.fast_tokenizer import FastXLMTokenizer, compiled_bpe, merges_are_incremental
 from xlm_hf.text.pretokenize import RECORD_KEY, xlm_encode, xlm_tokenize
 
 from .test_moses2019 import RULES

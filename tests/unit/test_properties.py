@@ -173,7 +173,7 @@ def test_pretokenize_never_raises_and_gives_words(text, lang, lowercase, preproc
 @settings(max_examples=80, deadline=None)
 @given(any_text, st.sampled_from([*LANGS, "hi", "fi", "ga", "cs"]))
 def test_the_fast_xlm_words_are_the_reference_words(text, lang):
-    from xlm_hf.text.fast_tokenizer import fast_lowercase_and_remove_accent, fast_words
+    from xlm_hf.text.fast_moses import fast_lowercase_and_remove_accent, fast_words
 
     fast = [w for w in fast_lowercase_and_remove_accent(fast_words(text, lang, "xlm")) if w]
     assert fast == pretokenize(text, lang, preprocessing="xlm")

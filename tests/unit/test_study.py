@@ -14,13 +14,13 @@ from xlm_hf.config.sections import StudyConfig
 from xlm_hf.errors import ConfigError
 from xlm_hf.reproduce.alignment import distinct_premises, retrieval_accuracy, unk_rate
 from xlm_hf.reproduce.plan import load_study, plan
-from xlm_hf.reproduce.report import (
+from xlm_hf.reproduce.report.results import write_report
+from xlm_hf.reproduce.report.summaries import (
     geometric_mean,
     headline,
     log_linear_fit,
     perplexity_curve,
     tokens_to_reach,
-    write_report,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -416,3 +416,67 @@ def test_a_budget_without_its_checkpoint_is_named(tmp_path):
         ConfigError, match=r"^study\.budgets: no model at .*pretrain-mlm/checkpoint-2 for mlm@2"
     ):
         alignment_probe(config)
+
+
+def _look(handle) -> tuple:
+    """What tells a legend entry apart: colour, line style, marker, hatch."""
+    from matplotlib.colors import to_rgba
+
+    patch = handle.patches[0] if hasattr(handle, "patches") else handle
+    if hasattr(patch, "get_marker"):
+        return ("line", to_rgba(patch.get_color()), str(patch.get_linestyle()), patch.get_marker())
+    return ("bar", to_rgba(patch.get_facecolor()), patch.get_hatch() or "")
+
+
+def test_no_two_legend_entries_of_a_study_plot_look_alike():
+    pytest.importorskip("matplotlib")
+    from xlm_hf.reproduce.report.plots import figures
+
+    pairs = {"fr": 0.2}
+    probe = {
+        "retrieval": pairs,
+        "by_layer": {"fr": {"from_pivot": [0.1, 0.2], "to_pivot": [0.1, 0.3]}},
+    }
+    names = ["random", "mlm", "mlm-tlm", "mlm@1000", "mlm-tlm@1000", "mlm@2000", "random@1000"]
+    point = {
+        "steps": 1000,
+        "tokens": 10**6,
+        "seeds": [0],
+        "xnli_en": 0.4,
+        "xnli_others": 0.35,
+        "retrieval_top1": 0.2,
+    }
+    summary = {
+        "languages": ["en", "fr"],
+        "xnli": {
+            v: {"mean": {"en": 0.4, "fr": 0.35, "avg": 0.37}, "std": {"en": 0, "fr": 0, "avg": 0}}
+            for v in names[:3]
+        },
+        "alignment": {v: probe for v in names},
+        "pretraining": {
+            v: {"curves": {"mlm": [(0, 100.0), (10, 50.0)], "tlm": [(0, 90.0), (10, 40.0)]}}
+            for v in names[1:3]
+        },
+        "budgets": {v: [point, {**point, "steps": 2000, "tokens": 2 * 10**6}] for v in names[1:3]},
+    }
+    made = figures(summary)
+    assert set(made) == {
+        "perplexity.png",
+        "xnli_accuracy.png",
+        "retrieval.png",
+        "retrieval_by_layer.png",
+        "budgets.png",
+    }
+    for name, fig in made.items():
+        for ax in fig.axes:
+            handles, labels = ax.get_legend_handles_labels()
+            looks = [_look(h) for h in handles]
+            assert len(set(looks)) == len(looks), (name, list(zip(labels, looks, strict=True)))
+    # a variant keeps its colour across its budgets; the budgets differ in style
+    layer_lines = {line.get_label(): line for line in made["retrieval_by_layer.png"].axes[0].lines}
+    assert (
+        layer_lines["mlm"].get_color()
+        == layer_lines["mlm@1000"].get_color()
+        == layer_lines["mlm@2000"].get_color()
+    )
+    assert layer_lines["mlm"].get_color() != layer_lines["random"].get_color()

@@ -56,6 +56,22 @@ class _TrainingPaths:
             return torch.device(device).type == "cuda"
         return bool(self.compile_encoder)
 
+    def fused_hidden(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        langs: torch.Tensor | None,
+        position_ids: torch.Tensor | None,
+        causal: bool,
+        padded: bool | None = None,
+    ) -> torch.Tensor:
+        """The encoder's last hidden state on the fused path (`fused_training.encode`), compiled
+        where the recipe says."""
+        compiled = self.compiles(input_ids.device)
+        return fused_training.encode(
+            self.transformer, input_ids, attention_mask, langs, position_ids, causal, padded, compiled
+        )
+
 
 class _SavedAsPlainHF:
     """`save_pretrained` records the HF class this one extends, so the directory loads without xlm-hf."""
@@ -115,16 +131,7 @@ class XLMWithTargetedLMHead(_TrainingPaths, _SavedAsPlainHF, XLMWithLMHeadModel)
             )
             return MaskedLMOutput(loss=loss)  # no logits: they were never kept
         if path == "fused":
-            hidden = fused_training.encode(
-                self.transformer,
-                input_ids,
-                attention_mask,
-                langs,
-                position_ids,
-                causal,
-                padded,
-                self.compiles(input_ids.device),
-            )
+            hidden = self.fused_hidden(input_ids, attention_mask, langs, position_ids, causal, padded)
             rows, targets = fused_training.gather_targets(hidden, labels, target_index)
             loss = fused_training.target_cross_entropy(
                 rows, self.pred_layer.proj, targets, num_items_in_batch, self.compiles(input_ids.device)
@@ -211,15 +218,7 @@ class FusedXLMForSequenceClassification(_TrainingPaths, _SavedAsPlainHF, XLMForS
                 return_dict,
                 **kwargs,
             )
-        hidden = fused_training.encode(
-            self.transformer,
-            input_ids,
-            attention_mask,
-            langs,
-            position_ids,
-            self.transformer.causal,
-            compiled=self.compiles(input_ids.device),
-        )
+        hidden = self.fused_hidden(input_ids, attention_mask, langs, position_ids, self.transformer.causal)
         logits = self.sequence_summary(hidden)
         loss = None
         if labels is not None:

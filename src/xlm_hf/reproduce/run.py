@@ -132,7 +132,7 @@ def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
         write_json(alignment_path, probed)
         timings["alignment"] = time.monotonic() - start
         write_json(timings_path, timings)
-    from xlm_hf.reproduce.report import write_report
+    from xlm_hf.reproduce.report.results import write_report
 
     return write_report(study, out)
 

@@ -3,7 +3,7 @@
     python -m xlm_hf.reproduce.summary --twin runs/reproduce/twin \\
         --en-fr-de-es runs/reproduce/cpu-en-fr-de-es --out docs/reproduction/summary.json
 
-Each study's report already holds its ``headline`` (`xlm_hf.reproduce.report.headline`); this
+Each study's report already holds its ``headline`` (`xlm_hf.reproduce.report.summaries.headline`); this
 picks the figures the results page cites, all fractions in [0, 1] and means over seeds:
 
 - twin: retrieval P@1 (best layer, mean of en→twin and twin→en; the last layer beside it), XNLI

@@ -14,6 +14,7 @@ import numpy as np
 from transformers import Trainer
 
 from xlm_hf.atomic_files import write_json, write_text
+from xlm_hf.markdown import table
 
 if TYPE_CHECKING:  # the GPU bench trains without `datasets` installed
     from datasets import Dataset
@@ -103,20 +104,13 @@ def final_report(trainer: Trainer, splits: dict[str, dict[str, Dataset]]) -> dic
 def markdown_table(results: dict[str, Any]) -> str:
     """The per-language accuracy table (percent), one row per split."""
     splits = [s for s in ("dev", "test") if s in results]
-    langs = [lang for lang in results[splits[0]] if lang != "avg"] if splits else []
-    header = "| split | " + " | ".join(langs + ["avg"]) + " |"
-    rule = "|---|" + "---|" * (len(langs) + 1)
-    rows = [
-        f"| {split} | "
-        + " | ".join(f"{100 * results[split].get(lang, float('nan')):.1f}" for lang in langs + ["avg"])
-        + " |"
-        for split in splits
-    ]
+    cols = [lang for lang in results[splits[0]] if lang != "avg"] + ["avg"] if splits else ["avg"]
+    rows = [[split, *(f"{100 * results[split].get(c, float('nan')):.1f}" for c in cols)] for split in splits]
     title = (
         f"XNLI accuracy (%), {results.get('mode', '')} — trained on {', '.join(results['train_languages'])}, "
         f"model selected by {results['selected_by']}"
     )
-    return "\n".join([title, "", header, rule, *rows]) + "\n"
+    return "\n".join([title, "", *table(["split", *cols], rows)]) + "\n"
 
 
 def write_results(results: dict[str, Any], output_dir: str, write: bool = True) -> dict[str, Any]:
