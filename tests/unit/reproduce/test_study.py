@@ -23,7 +23,7 @@ from xlm_hf.reproduce.report.summaries import (
     tokens_to_reach,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def study(tmp_path: Path, **changes) -> StudyConfig:

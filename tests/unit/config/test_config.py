@@ -13,7 +13,7 @@ from xlm_hf.config.sections import DataConfig, VocabConfig
 from xlm_hf.config.training_args import PretrainingArguments
 from xlm_hf.errors import ConfigError
 
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+RECIPES = Path(__file__).resolve().parents[3] / "recipes"
 
 
 def _error(fn, *args, **kwargs) -> str:

@@ -11,7 +11,7 @@ change of the masking moves one of them only:
 
 Re-record after an intended change (say which one in the commit), from the project root:
 
-    python -m tests.unit.test_data_golden --record masked      # or: unmasked, all
+    python -m tests.unit.data.test_data_golden --record masked      # or: unmasked, all
 """
 
 from __future__ import annotations
