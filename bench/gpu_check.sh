@@ -6,7 +6,7 @@
 # model at a 95k vocabulary, and XNLI fine-tuning against a plain `Trainer` +
 # `XLMForSequenceClassification`: tokens/s, MFU, peak GPU memory, loss, host syncs per step and a
 # profile of each path. Writes bench/gpu_results.json (and, with GPU_CHECK_OUT, a copy and the
-# runs' log there) and prints the README table. See bench/gpu_training.py for what each row runs.
+# runs' log there) and prints the README table. See bench/gpu_training/ (runs.py) for what each row runs.
 #   GPU_CHECK_TINY=1     a tiny model and a few steps: runs on a CPU (the tests use it)
 #   GPU_CHECK_RUNS="mlm-95k xnli:hf"   a subset of runs (add "preflight" to keep it);  GPU_CHECK_BUDGET=450   seconds for all runs
 #   GPU_CHECK_RESULTS=path             where the results file goes

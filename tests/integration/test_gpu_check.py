@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import gpu_training
+from bench.gpu_training import check, synthetic
+from bench.gpu_training import runs as gpu_runs
+from xlm_hf.text.special_tokens import PAD
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {"name", "path", "tokens_per_second", "mfu", "peak_memory_mb", "loss", "gpu", "date"}
@@ -53,9 +55,9 @@ def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
     assert len(checks) == 5 and all(max(diffs) < 1e-5 for diffs in checks.values()), checks
     runs = results["runs"]
     assert [(r["name"], r["path"]) for r in runs] == [
-        (run.name, run.path) for run in gpu_training.REQUIRED + gpu_training.EXTRAS
+        (run.name, run.path) for run in gpu_runs.REQUIRED + gpu_runs.EXTRAS
     ]
-    tiny = gpu_training.TINY
+    tiny = gpu_runs.TINY
     for run in runs:
         assert run.keys() >= FIELDS and "error" not in run, run
         assert run["tokens_per_second"] > 0 and np.isfinite(run["loss"])
@@ -76,13 +78,13 @@ def test_the_gpu_check_runs_end_to_end_on_cpu(tmp_path):
 
 
 def test_synthetic_streams_and_pairs():
-    sizes = gpu_training.TINY
-    blocks = gpu_training.stream_blocks(sizes, 10)
+    sizes = gpu_runs.TINY
+    blocks = synthetic.stream_blocks(sizes, 10)
     assert blocks.shape == (10, sizes.seq) and blocks.min() >= 1 and blocks.max() < sizes.base_vocab
-    assert (blocks == 1).any() and not (blocks == gpu_training.PAD).any()  # </s> between sentences, no pad
-    again = gpu_training.stream_blocks(sizes, 10)
+    assert (blocks == 1).any() and not (blocks == PAD).any()  # </s> between sentences, no pad
+    again = synthetic.stream_blocks(sizes, 10)
     assert np.array_equal(blocks, again)  # the same data for both paths, run after run
-    pairs = gpu_training.xnli_pairs(sizes, 20)
+    pairs = synthetic.xnli_pairs(sizes, 20)
     assert len(pairs) == 20 and {p["labels"] for p in pairs} == {0, 1, 2}
     for pair in pairs:
         ids = pair["input_ids"]
@@ -95,7 +97,7 @@ def test_an_uncompiled_twin_runs_first_when_the_compiled_run_failed():
         {"name": "xnli", "path": "xlm_hf", "error": "compile failed"},
         {"name": "mlm-95k", "path": "xlm_hf"},
     ]
-    order = [run.name for run in gpu_training.extras_in_order(done)]
+    order = [run.name for run in gpu_runs.extras_in_order(done)]
     assert order == [
         "xnli-eager",
         "mlm-tlm-hf-forward-sdpa",
@@ -103,7 +105,7 @@ def test_an_uncompiled_twin_runs_first_when_the_compiled_run_failed():
         "mlm-95k-eager",
         "xnli-cudagraphs",
     ]
-    assert [run.name for run in gpu_training.extras_in_order([])] == [r.name for r in gpu_training.EXTRAS]
+    assert [run.name for run in gpu_runs.extras_in_order([])] == [r.name for r in gpu_runs.EXTRAS]
 
 
 def test_targets_and_table_from_runs():
@@ -127,13 +129,13 @@ def test_targets_and_table_from_runs():
         run("xnli", "xlm_hf", 45_000.0, 0.05, 2_000.0, 1.0),
         {"name": "mlm-tlm-hf-forward-sdpa", "path": "xlm_hf", "error": "out of memory"},
     ]
-    targets = {t["figure"]: t for t in gpu_training.comparisons(runs)}
+    targets = {t["figure"]: t for t in check.comparisons(runs)}
     assert targets["MFU of xlm-hf's path, paper model at 95k"]["met"] is True
     assert targets["tokens/s, xlm_hf / hf, paper model at 95k"]["value"] == pytest.approx(8.0)
     assert targets["peak GPU memory, xlm_hf / hf"]["met"] is True
     assert targets["loss after the same steps, xlm_hf - hf"]["value"] == pytest.approx(-0.02)
     assert targets["XNLI fine-tuning tokens/s, xlm_hf / hf"]["met"] is False  # 1.5x < 2x
-    table = gpu_training.markdown(
+    table = check.markdown(
         {
             "gpu": "NVIDIA H200",
             "date": "2026-12-01",

@@ -32,20 +32,12 @@ from xlm_hf.data.sources import (
     tlm_source,
 )
 from xlm_hf.data.store import PairStore, cached_arrays
+from xlm_hf.data.validation import ValidationSet
 from xlm_hf.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 VALIDATION_SEED = 1234  # validation masks are drawn once from this seed: comparable across evals
-
-
-@dataclass
-class ValidationSet:
-    """Pre-collated batches of one objective and language (or pair): identical at every evaluation."""
-
-    objective: str
-    name: str
-    batches: list[dict]
 
 
 @dataclass

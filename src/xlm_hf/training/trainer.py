@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from transformers import Trainer
 
 from xlm_hf.data.mixture import MixtureBatches
-from xlm_hf.data.pretraining import ValidationSet
+from xlm_hf.data.validation import ValidationSet, metric_names
 from xlm_hf.model.fused_training import prepare_batch
 from xlm_hf.text.special_tokens import IGNORE_INDEX
 from xlm_hf.training.checkpoints import watch_for_signals
@@ -33,10 +33,6 @@ logger = logging.getLogger(__name__)
 
 #: written into every checkpoint (one per rank): what the run did before it, for resumed runs' totals
 TOTALS_FILE = "xlm_hf_totals-{rank}.json"
-
-
-def metric_names(objective: str) -> tuple[str, str]:
-    return f"{objective}_ppl", f"{objective}_acc"
 
 
 @dataclass
