@@ -1,5 +1,5 @@
 """``make bench``: run every benchmark, print a table (ours vs baseline, same run) and write
-``bench/results.json``; ``--readme`` copies that table into README.md (between the bench markers).
+``bench/results.json``; ``--readme`` copies that table into docs/benchmarks.md (between the bench markers).
 
 Each bench module exposes ``run(quick: bool = False) -> list[dict]`` (rows: see `bench.rows`).
 A module that is not there (a bench that lives on another branch) is reported as not available.
@@ -20,7 +20,7 @@ from bench.rows import check_row, rewrite_readme, table
 BENCHES = ("pretraining", "attention", "lm_head", "packing", "data_prep", "data_scale")
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
-README = HERE.parent / "README.md"
+BENCH_PAGE = HERE.parent / "docs" / "benchmarks.md"
 
 
 def load_bench(name: str):
@@ -47,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS, help="results file (default bench/results.json)"
     )
     parser.add_argument(
-        "--readme", action="store_true", help="run nothing: rewrite README.md's table from the results file"
+        "--readme", action="store_true", help="run nothing: rewrite docs/benchmarks.md's table from the results file"
     )
     args = parser.parse_args(argv)
     if args.readme:
         results = json.loads(args.output.read_text(encoding="utf-8"))
-        if not rewrite_readme(README, results):
-            print(f"{README} has no bench markers", file=sys.stderr)
+        if not rewrite_readme(BENCH_PAGE, results):
+            print(f"{BENCH_PAGE} has no bench markers", file=sys.stderr)
             return 1
-        print(f"README.md table rewritten from {args.output}")
+        print(f"docs/benchmarks.md table rewritten from {args.output}")
         return 0
 
     import torch
