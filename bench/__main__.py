@@ -47,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS, help="results file (default bench/results.json)"
     )
     parser.add_argument(
-        "--readme", action="store_true", help="run nothing: rewrite docs/benchmarks.md's table from the results file"
+        "--readme",
+        action="store_true",
+        help="run nothing: rewrite docs/benchmarks.md's table from the results file",
     )
     args = parser.parse_args(argv)
     if args.readme:
