@@ -5,7 +5,7 @@ recipe (a ``task`` section: `xlm_hf.config.sections.TaskConfig`) → tokenizer a
 checked (`tasks.model`; a missing model is an error naming the command that makes it) → rows
 (`tasks.datasets`, read by the type's `Kind` or a preset's reader) → the model with the type's
 head → encoded sets → `TaskTrainer` (every dev language evaluated each time; the best model on
-``selected_by`` kept) → per-language scores → ``task_results.{json,md}`` (``xnli_results`` for XNLI).
+``selected_by`` kept) → per-language scores → ``task_results.{json,md}``.
 A ``retrieval`` task trains nothing: its probe runs instead (`tasks.retrieval`).
 """
 
@@ -20,13 +20,14 @@ from xlm_hf.training import run_dir
 DESCRIPTION = "fine-tune on a cross-lingual task and evaluate every language"
 
 
-def results_stem(config: Any) -> str:
-    return "xnli_results" if config.preset == "xnli" else "task_results"
+#: the results files' name (``task_results.json``, ``.md``); ``finetune-xnli`` keeps ``xnli_results``
+RESULTS = "task_results"
 
 
-def run(recipe: TaskRecipe, recorded: Any = None) -> dict[str, Any]:
+def run(recipe: TaskRecipe, recorded: Any = None, results: str = RESULTS) -> dict[str, Any]:
     """Fine-tune and evaluate; `recorded`: the recipe as its command read it (``run.json`` records
-    it and a rerun is checked against it; an XNLI recipe's ``xnli`` section, say), else `recipe`."""
+    it and a rerun is checked against it; an XNLI recipe's ``xnli`` section, say), else `recipe`;
+    `results`: the results files' name."""
     from transformers import set_seed
 
     from xlm_hf.tasks.datasets import encode_task_data, read_task_rows, selected_language, train_languages
@@ -42,7 +43,7 @@ def run(recipe: TaskRecipe, recorded: Any = None) -> dict[str, Any]:
     if config.type == "retrieval":
         from xlm_hf.tasks.retrieval import run_retrieval
 
-        return run_retrieval(config, args)
+        return run_retrieval(config, args, results)
     checkpoint = resume_checkpoint(args)
     set_seed(args.seed)
     task = kind(config.type)
@@ -60,7 +61,7 @@ def run(recipe: TaskRecipe, recorded: Any = None) -> dict[str, Any]:
     raise_if_stopped(stopper, args.output_dir)
     trainer.save_model(args.output_dir)
 
-    results = {
+    scores = {
         "task": config.name,
         "type": config.type,
         "metric": task.main_metric,
@@ -73,7 +74,7 @@ def run(recipe: TaskRecipe, recorded: Any = None) -> dict[str, Any]:
         "labels": data.labels,
         **final_report(trainer, task, data, config),
     }
-    return write_results(results, args.output_dir, results_stem(config), write=args.should_save)
+    return write_results(scores, args.output_dir, results, write=args.should_save)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +86,7 @@ def _command(config: str, overrides: list[str]) -> None:
     recipe = load_task_recipe(config, overrides)
     results = run(recipe)
     print(results["table"])
-    stem = results_stem(recipe.task)
-    print(f"{stem}.json and {stem}.md in {recipe.training.output_dir}")
+    print(f"{RESULTS}.json and {RESULTS}.md in {recipe.training.output_dir}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ def run(recipe: XnliRecipe) -> dict[str, Any]:
     from xlm_hf import finetune
     from xlm_hf.tasks.presets import xnli_task
 
-    return finetune.run(TaskRecipe(task=xnli_task(recipe.xnli), training=recipe.training), recorded=recipe)
+    task = TaskRecipe(task=xnli_task(recipe.xnli), training=recipe.training)
+    return finetune.run(task, recorded=recipe, results="xnli_results")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """Every recipe section, in one place: the dataclasses a recipe's mappings become, and their checks.
 
 ``vocab`` (`VocabConfig`), ``data`` (`DataConfig`), ``model`` (`ModelConfig`), ``xnli``
-(`XnliConfig`), ``task`` (`TaskConfig`) and ``study`` (`StudyConfig`); the ``training`` sections are transformers'
+(`XnliConfig`), ``task`` (`TaskConfig`), ``suite`` (`SuiteConfig`) and ``study`` (`StudyConfig`); the ``training`` sections are transformers'
 `TrainingArguments` (`xlm_hf.config.training_args`). Each dataclass checks its own values in
 ``__post_init__``; `check_pretraining_sections` checks them against each other. How a YAML file
 and command-line overrides become these objects is `xlm_hf.config.loader`'s job. Nothing here
@@ -104,6 +104,9 @@ class DataConfig:
     # and per 2 MB of text to tokenise
     num_proc: int | None = None
     fast_tokenizer: bool = True  # exact fast pre-processing (fast_tokenizer.py); false: XLMTokenizer itself
+    # evaluation files (or globs) whose sentences no pretraining line may be: a line equal to one of
+    # them after whitespace normalisation is dropped, and the run reports how many (data.decontaminate)
+    decontaminate: list[str] = field(default_factory=list)
     cache_dir: str | None = None  # the token store; default $XLM_HF_CACHE or ~/.cache/xlm_hf
 
     def __post_init__(self) -> None:
@@ -381,6 +384,33 @@ class TaskConfig(FinetuneConfig):
             require(self.doc_stride < self.max_seq_length, "task.doc_stride", "must be below max_seq_length")
         if self.layer is not None:
             require(self.layer >= 0, "task.layer", "must be >= 0 (0 = the embeddings)")
+
+
+@dataclass
+class SuiteConfig:
+    """A suite for ``xlm-hf evaluate``: task recipes run on one model, reported in one table."""
+
+    model_name_or_path: str
+    output_dir: str
+    tasks: dict[str, str]  # task name -> its task recipe (recipes/tasks/*.yaml)
+    # `pretrained` fine-tunes the model; `random` its architecture with fresh weights (the baseline)
+    init: Literal["pretrained", "random"] = "pretrained"
+    overrides: dict[str, Any] = field(default_factory=dict)  # section.key -> value, for every task
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task name
+
+    def __post_init__(self) -> None:
+        require(self.tasks, "suite.tasks", "must name at least one task recipe")
+        for name, path in self.tasks.items():
+            require(
+                re.fullmatch(r"[\w.-]+", name) is not None,
+                f"suite.tasks.{name}",
+                "a task name is letters, digits, . - _",
+            )
+            require(Path(path).is_file(), f"suite.tasks.{name}", f"no recipe {path}")
+        unknown = [name for name in self.task_overrides if name not in self.tasks]
+        require(
+            not unknown, "suite.task_overrides", f"{unknown[0] if unknown else ''!r} is not in suite.tasks"
+        )
 
 
 @dataclass

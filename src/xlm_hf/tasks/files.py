@@ -142,15 +142,16 @@ def _load_json(path: str | Path) -> Any:
 
 
 def read_conll(path: str | Path) -> list[dict]:
-    """Sentences ``{"words": [...], "tags": [...]}`` of a ``token<TAB>tag`` file, a blank line
-    between sentences."""
+    """Sentences ``{"words": [...], "tags": [...], "where": "file:line"}`` of a ``token<TAB>tag``
+    file, a blank line between sentences (`where`: the sentence's first line)."""
     sentences: list[dict] = []
     words: list[str] = []
     tags: list[str] = []
+    where = ""
     for number, text in enumerate(read_text_lines(path), start=1):
         if is_blank(text):
             if words:
-                sentences.append({"words": words, "tags": tags})
+                sentences.append({"words": words, "tags": tags, "where": where})
                 words, tags = [], []
             continue
         fields = text.split("\t")
@@ -158,10 +159,12 @@ def read_conll(path: str | Path) -> list[dict]:
             raise DataError(
                 f"{path}:{number}: expected 2 tab-separated columns (token, tag), found {len(fields)}"
             )
+        if not words:
+            where = f"{path}:{number}"
         words.append(fields[0])
         tags.append(fields[1].strip())
     if words:
-        sentences.append({"words": words, "tags": tags})
+        sentences.append({"words": words, "tags": tags, "where": where})
     return sentences
 
 

@@ -137,10 +137,16 @@ def markdown_table(results: dict[str, Any]) -> str:
     cols = [lang for lang in results[splits[0]] if lang != "avg"] + ["avg"] if splits else ["avg"]
     rows = [[split, *(f"{100 * results[split].get(c, float('nan')):.1f}" for c in cols)] for split in splits]
     name = TITLES.get(results["task"], results["task"])
-    title = (
-        f"{name} {results['metric']} (%), {results.get('mode', '')} — trained on "
-        f"{', '.join(results['train_languages'])}, model selected by {results['selected_by']}"
-    )
+    if results.get("type") == "retrieval":
+        title = (
+            f"{name} top-1 {results['metric']} (%), both ways with {results['pivot']}, "
+            f"layer {results['layer']} (no training)"
+        )
+    else:
+        title = (
+            f"{name} {results['metric']} (%), {results.get('mode', '')} — trained on "
+            f"{', '.join(results['train_languages'])}, model selected by {results['selected_by']}"
+        )
     return "\n".join([title, "", *table(["split", *cols], rows)]) + "\n"
 
 
