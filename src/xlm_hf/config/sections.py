@@ -382,6 +382,11 @@ class TaskConfig(FinetuneConfig):
             require(getattr(self, name) >= 1, f"task.{name}", "must be >= 1")
         if self.type == "extractive-qa":
             require(self.doc_stride < self.max_seq_length, "task.doc_stride", "must be below max_seq_length")
+            require(
+                self.max_query_length + 3 < self.max_seq_length,
+                "task.max_query_length",
+                "leaves no room for the context: max_query_length + 3 must be below max_seq_length",
+            )
         if self.layer is not None:
             require(self.layer >= 0, "task.layer", "must be >= 0 (0 = the embeddings)")
 

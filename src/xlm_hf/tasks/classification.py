@@ -154,13 +154,13 @@ class Classification(Kind):
             raise ConfigError(f"task.labels: the training data have {len(found)} label(s); give task.labels")
         return found
 
-    def encode(self, rows, tokenizer, config, labels, sort_by_length=False):
+    def encode(self, rows, tokenizer, config, labels, training=False):
         return encode_rows(
             [{**row, "label": label_index(row, labels)} for row in rows],
             tokenizer,
             config.max_seq_length,
             config.num_proc,
-            sort_by_length,
+            sort_by_length=not training,
         )
 
     def collator(self, tokenizer: Any, model: Any, fused: bool) -> ClassificationCollator:

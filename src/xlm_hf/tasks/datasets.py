@@ -136,12 +136,9 @@ def read_task_rows(kind: Kind, config: TaskConfig, reader: Any = None) -> TaskRo
 
 def encode_task_data(kind: Kind, config: TaskConfig, tokenizer: Any, rows: TaskRows) -> TaskData:
     """The rows encoded by the task's kind (evaluation sets sorted by length where the type allows:
-    less padding per batch, the same scores)."""
+    less padding per batch, the same scores; see `Kind.encode`)."""
     encoded = {
-        split: {
-            lang: kind.encode(r, tokenizer, config, rows.labels, sort_by_length=True)
-            for lang, r in per_lang.items()
-        }
+        split: {lang: kind.encode(r, tokenizer, config, rows.labels) for lang, r in per_lang.items()}
         for split, per_lang in rows.eval.items()
     }
     if config.eval_language_ids == "train_language":  # every language scored with the training id
@@ -156,7 +153,7 @@ def encode_task_data(kind: Kind, config: TaskConfig, tokenizer: Any, rows: TaskR
     return TaskData(
         train_languages=rows.train_languages,
         labels=rows.labels,
-        train=kind.encode(rows.train, tokenizer, config, rows.labels),
+        train=kind.encode(rows.train, tokenizer, config, rows.labels, training=True),
         dev=encoded.get("dev", {}),
         test=encoded.get("test", {}),
         rows=rows.eval,

@@ -36,8 +36,10 @@ class Kind:
         tokenizer: Any,
         config: TaskConfig,
         labels: list[str] | None,
-        sort_by_length: bool = False,
+        training: bool = False,
     ) -> Any:
+        """The features of `rows` (a `datasets.Dataset`): the training set as it comes, an evaluation
+        set sorted by length where the type allows (less padding per batch, the same scores)."""
         raise NotImplementedError
 
     def collator(self, tokenizer: Any, model: Any, fused: bool) -> Any:

@@ -15,8 +15,10 @@ Training targets are the first subword of the answer's first word and the last s
 word in each window holding the whole answer; a window without it points both at position 0 (the
 opening ``</s>``: "not in this window"). Predictions take, over every window of a question, the
 best span of ``n_best`` start and end positions inside the context, at most ``max_answer_length``
-*subwords* long (the unit of HF's run_qa, so its recipes' values mean the same here); the answer is
-the context from its first word's start to its last word's end.
+*words* long (`words.word_spans`' words: punctuation marks and Han characters count one each), so
+that the cap does not move with the vocabulary: with a small BPE vocabulary a 30-subword cap (HF's
+unit) excludes answers a large one keeps. The answer is the context from its first word's start to
+its last word's end.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import torch
 
 from xlm_hf.config.sections import TaskConfig
 from xlm_hf.data.collators import pad_examples
-from xlm_hf.errors import ConfigError, DataError
+from xlm_hf.errors import DataError
 from xlm_hf.tasks.files import read_squad
 from xlm_hf.tasks.kinds import Kind
 from xlm_hf.tasks.squad_metric import squad_scores
@@ -131,13 +133,9 @@ def example_features(
     lang, eos = row["lang"], tokenizer.sep_token_id
     question = xlm_encode(tokenizer, row["question"], lang)[: config.max_query_length]
     words = context_words(tokenizer, row["context"], lang, cache)
-    target = None
-    if training:
-        target = (
-            answer_subwords(words, row["answer_text"], row["answer_start"]) if row["answer_text"] else None
-        )
-        if target is None:
-            return []
+    target = answer_subwords(words, row["answer_text"], row["answer_start"]) if training else None
+    if training and target is None:
+        return []
     window = context_room(config.max_seq_length, len(question))
     head = len(question) + 2  # the position of the window's first subword
     features = []
@@ -180,6 +178,23 @@ def _encode_batch(
     return out
 
 
+def _feature_types(training: bool) -> Any:
+    """The columns' types, given: a batch whose offsets are all None (a context whose words have no
+    subwords) would otherwise get a null type that the next batch contradicts."""
+    from datasets import Features, Sequence, Value
+
+    types = {
+        "input_ids": Sequence(Value("int64")),
+        "langs": Sequence(Value("int64")),
+        "offsets": Sequence(Sequence(Value("int64"))),
+        "example_id": Value("int64"),
+        "length": Value("int64"),
+    }
+    if training:
+        types |= {"start_positions": Value("int64"), "end_positions": Value("int64")}
+    return Features(types)
+
+
 def encode_rows(
     rows: list[dict], tokenizer: Any, config: TaskConfig, training: bool, sort_by_length: bool = False
 ) -> Dataset:
@@ -188,11 +203,7 @@ def encode_rows(
     an answer skipped, with a log line)."""
     from datasets import Dataset
 
-    if context_room(config.max_seq_length, config.max_query_length) < 1:
-        raise ConfigError(
-            f"task.max_query_length: {config.max_query_length} leaves no room for the context in "
-            f"max_seq_length {config.max_seq_length} (question + context + 3 </s>)"
-        )
+    # (TaskConfig guarantees room for the context: max_query_length + 3 < max_seq_length)
     # the first answer only (training files have one); flat columns: an all-empty answers struct
     # has no Arrow type to infer
     ds = Dataset.from_list(
@@ -214,6 +225,7 @@ def encode_rows(
         with_indices=True,
         num_proc=config.num_proc if config.num_proc > 1 and len(ds) >= 1000 else None,
         remove_columns=ds.column_names,
+        features=_feature_types(training),
         fn_kwargs={"tokenizer": tokenizer, "config": config, "training": training, "cache": {}},
         desc="encode questions",
     )
@@ -262,15 +274,31 @@ class QACollator:
 # ----------------------------------------------------------------------------- predictions
 
 
+def window_words(offsets: list) -> np.ndarray:
+    """The number of each position's word within its window (-1 outside the context): a word's
+    subwords share its span, and the next word has another.
+
+    >>> window_words([None, [0, 3], [4, 7], [4, 7], [8, 9], None]).tolist()
+    [-1, 0, 1, 1, 2, -1]
+    """
+    word, count, previous = np.full(len(offsets), -1, dtype=np.int64), -1, None
+    for position, span in enumerate(offsets):
+        if span is not None:
+            count += span != previous
+            word[position], previous = count, span
+    return word
+
+
 def best_span(
     start_logits: Any, end_logits: Any, offsets: list, n_best: int, max_answer_length: int
 ) -> tuple[float, int, int] | None:
     """``(score, start, end)`` of one window's best span: among the `n_best` best starts and ends
     inside the context (the question, the ``</s>`` and the padding are never answers), start <= end,
-    at most `max_answer_length` subwords, the highest start + end logit. None: no context here."""
+    at most `max_answer_length` words, the highest start + end logit. None: no context here."""
     context = np.asarray([i for i, span in enumerate(offsets) if span is not None], dtype=np.int64)
     if context.size == 0:
         return None
+    word = window_words(offsets)
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
     starts = context[np.argsort(-start_logits[context], kind="stable")[:n_best]]
     ends = context[np.argsort(-end_logits[context], kind="stable")[:n_best]]
@@ -278,7 +306,7 @@ def best_span(
     for i in starts:
         for j in ends:
             # context positions are contiguous, so i <= j keeps the span inside the context
-            if i <= j < i + max_answer_length:
+            if i <= j and word[j] - word[i] < max_answer_length:
                 score = float(start_logits[i] + end_logits[j])
                 if best is None or score > best[0]:
                     best = (score, int(i), int(j))
@@ -323,11 +351,8 @@ class ExtractiveQA(Kind):
             for index, values in enumerate(zip(*(columns[name] for name in HUB_COLUMNS), strict=True))
         ]
 
-    def encode(self, rows, tokenizer, config, labels, sort_by_length=False, training=None):
-        # the interface has no split argument: `encode_task_data` sorts the evaluation sets and only
-        # those, so an unsorted encoding is the training set (`training` says it outright)
-        training = not sort_by_length if training is None else training
-        return encode_rows(rows, tokenizer, config, training, sort_by_length)
+    def encode(self, rows, tokenizer, config, labels, training=False):
+        return encode_rows(rows, tokenizer, config, training, sort_by_length=not training)
 
     def collator(self, tokenizer: Any, model: Any, fused: bool) -> QACollator:
         return QACollator(pad_token_id=tokenizer.pad_token_id)  # QA has no fused path

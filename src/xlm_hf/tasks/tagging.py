@@ -115,7 +115,7 @@ class Tagging(Kind):
             raise ConfigError(f"task.labels: the training data have {len(found)} tag(s); give task.labels")
         return sorted(found, key=lambda tag: (tag != OUTSIDE, tag[2:], tag))  # O, then by entity type
 
-    def encode(self, rows, tokenizer, config, labels, sort_by_length=False):
+    def encode(self, rows, tokenizer, config, labels, training=False):
         from datasets import Dataset
 
         cache: dict = {}
@@ -136,7 +136,7 @@ class Tagging(Kind):
         if cut:
             logger.info("%d words beyond max_seq_length %d: predicted O", cut, config.max_seq_length)
         ds = Dataset.from_list(features)
-        return ds.sort("length") if sort_by_length else ds
+        return ds if training else ds.sort("length")
 
     def collator(self, tokenizer: Any, model: Any, fused: bool) -> TaggingCollator:
         return TaggingCollator(pad_token_id=tokenizer.pad_token_id)

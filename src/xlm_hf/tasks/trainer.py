@@ -25,6 +25,13 @@ if TYPE_CHECKING:  # the GPU bench trains without `datasets` installed
 TITLES = {"xnli": "XNLI"}
 
 
+def _mean_of_scorable(values: list[float]) -> float:
+    """The mean over the languages that have a score: a language without gold answers (NaN) is
+    left out, not counted as 0; NaN when none has one."""
+    scored = [v for v in values if not np.isnan(v)]
+    return float(np.mean(scored)) if scored else float("nan")
+
+
 def accuracy_metrics(eval_pred) -> dict[str, float]:
     predictions = np.asarray(eval_pred.predictions).argmax(-1)
     return {"accuracy": float((predictions == np.asarray(eval_pred.label_ids)).mean())}
@@ -73,7 +80,7 @@ class TaskTrainer(Trainer):
                     }
                 )
         main = [metrics[f"{metric_key_prefix}_{self.main_metric}.{lang}"] for lang in datasets]
-        metrics[f"{metric_key_prefix}_{self.main_metric}.avg"] = float(np.mean(main))
+        metrics[f"{metric_key_prefix}_{self.main_metric}.avg"] = _mean_of_scorable(main)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -126,7 +133,7 @@ def final_report(trainer: Trainer, kind: Any, data: Any, config: Any) -> dict[st
                     "confusion_matrix"
                 )
             out["metrics"].setdefault(split, {})[lang] = scores
-        main["avg"] = float(np.mean(list(main.values())))
+        main["avg"] = _mean_of_scorable(list(main.values()))
         out[split] = main
     return out
 

@@ -34,7 +34,12 @@ QA_SAMPLE = SAMPLE_DIR / "qa"
 
 def qa_config(**values) -> TaskConfig:
     settings = dict(
-        type="extractive-qa", model_name_or_path="m", train="t.json", eval="e.json", languages=["en"], doc_stride=16
+        type="extractive-qa",
+        model_name_or_path="m",
+        train="t.json",
+        eval="e.json",
+        languages=["en"],
+        doc_stride=16,
     )
     return TaskConfig(**{**settings, **values})
 
@@ -92,33 +97,49 @@ def test_exact_features_of_a_tiny_context_with_a_stride(sample_tokenizer):
 def test_evaluation_features_keep_every_question_and_carry_no_positions(sample_tokenizer):
     config = qa_config(max_seq_length=13, max_query_length=4, doc_stride=4)
     rows = [squad_row(FOX, "Where?", None), squad_row(FOX, "What?", "the lazy dog")]
-    ds = QA.encode(rows, sample_tokenizer, config, None, sort_by_length=True)
+    ds = QA.encode(rows, sample_tokenizer, config, None)
     assert "start_positions" not in ds.column_names
     assert sorted(set(ds["example_id"])) == [0, 1]
 
 
+def test_a_context_without_subwords_gets_one_window_and_no_answer(sample_tokenizer):
+    # zero-width spaces: one-character words that the pre-processing removes
+    config = qa_config(max_seq_length=13, max_query_length=4, doc_stride=4)
+    rows = [squad_row("\u200b\u200b", "Where?", "\u200b"), squad_row(FOX, "What?", "dog")]
+    ds = QA.encode(rows[:1], sample_tokenizer, config, None)
+    assert len(ds) == 1 and ds[0]["offsets"] == [None] * ds[0]["length"]
+    output = SimpleNamespace(predictions=(np.ones((1, 13)), np.ones((1, 13))))
+    assert predict_answers(output, ds, rows[:1], config) == [""]
+    assert QA.encode(rows, sample_tokenizer, config, None, training=True)["example_id"] == [1] * 3
+
+
 def test_training_skips_questions_without_an_answer_and_says_so(sample_tokenizer, caplog):
-    config = qa_config(max_seq_length=64)
+    config = qa_config(max_seq_length=64, max_query_length=16)
     rows = [squad_row(FOX, "Where?", None), squad_row(FOX, "What?", "the lazy dog")]
     with caplog.at_level(logging.INFO, logger="xlm_hf.tasks.qa"):
-        ds = QA.encode(rows, sample_tokenizer, config, None)  # unsorted: the training set
+        ds = QA.encode(rows, sample_tokenizer, config, None, training=True)
     assert ds["example_id"] == [1]
     assert "1 of 2 training questions skipped (1 without an answer, 0 whose answer has no subwords)" in (
         caplog.text
     )
 
 
-def test_a_question_too_long_for_the_sequence_is_a_config_error(sample_tokenizer):
-    config = qa_config(max_seq_length=16, max_query_length=13)
-    with pytest.raises(ConfigError, match="task.max_query_length: 13 leaves no room for the context"):
-        QA.encode([squad_row(FOX, "Where?", "dog")], sample_tokenizer, config, None)
+def test_a_question_too_long_for_the_sequence_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"task.max_query_length: leaves no room for the context"):
+        qa_config(max_seq_length=16, max_query_length=13, doc_stride=8)
 
 
 def test_collator_pads_and_gives_the_model_only_what_it_takes(sample_tokenizer):
     from transformers import XLMConfig, XLMForQuestionAnsweringSimple
 
     config = qa_config(max_seq_length=13, max_query_length=4, doc_stride=2)
-    ds = QA.encode([squad_row(FOX, "Where does the fox jump?", "jumps over")], sample_tokenizer, config, None)
+    ds = QA.encode(
+        [squad_row(FOX, "Where does the fox jump?", "jumps over")],
+        sample_tokenizer,
+        config,
+        None,
+        training=True,
+    )
     batch = QA.collator(sample_tokenizer, None, fused=False)([ds[0], ds[5]])
     assert set(batch) == {"input_ids", "langs", "attention_mask", "start_positions", "end_positions"}
     assert batch["input_ids"][1, -1].item() == sample_tokenizer.pad_token_id  # window 5 is shorter
@@ -126,7 +147,14 @@ def test_collator_pads_and_gives_the_model_only_what_it_takes(sample_tokenizer):
     assert batch["start_positions"].tolist() == [0, 0]
     torch.manual_seed(0)
     model = XLMForQuestionAnsweringSimple(
-        XLMConfig(vocab_size=len(sample_tokenizer), emb_dim=16, n_layers=1, n_heads=2, n_langs=4, **QA.model_settings(None))
+        XLMConfig(
+            vocab_size=len(sample_tokenizer),
+            emb_dim=16,
+            n_layers=1,
+            n_heads=2,
+            n_langs=4,
+            **QA.model_settings(None),
+        )
     )
     assert torch.isfinite(model(**batch).loss)
     evaluation = QACollator()([{k: v for k, v in ds[0].items() if "positions" not in k}])
@@ -159,7 +187,9 @@ def test_gold_answers_round_trip_through_words_on_tydiqa(shared_data):
             back = words_text(context, spans, *answer_words(spans, text, start))
             if back != text.strip():  # surrounding spaces are in no word (SQuAD ignores them too)
                 differ.append((text, back, _cuts_a_word(spans, start, start + len(text))))
-    print(f"\nTyDiQA train-en, first 200 questions: {len(differ)} answers differ after the round trip: {differ}")
+    print(
+        f"\nTyDiQA train-en, first 200 questions: {len(differ)} answers differ after the round trip: {differ}"
+    )
     assert all(cuts for _, _, cuts in differ)  # only answers whose edge falls inside a word
     assert len(differ) == 2  # '183,285km' (of 'km2') and '... 198' (of '1987')
 
@@ -200,6 +230,15 @@ def test_the_best_span_across_two_windows():
         "questions": 1,
         "scorable": 1,
     }
+
+
+def test_the_answer_length_counts_words_not_subwords():
+    # </s> q </s> one two two two three </s>: one..three is 5 subwords but 3 words
+    offsets = [None, None, None, [0, 3], [4, 7], [4, 7], [4, 7], [8, 13], None]
+    start, end = [0, 0, 0, 5, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 5, 0]
+    assert best_span(start, end, offsets, n_best=20, max_answer_length=3) == (10.0, 3, 7)
+    # two words at most: every span scores 5 at best; the first found (start one, end one) wins ties
+    assert best_span(start, end, offsets, n_best=20, max_answer_length=2) == (5.0, 3, 3)
 
 
 def test_best_span_needs_start_before_end_among_the_n_best():
@@ -273,8 +312,10 @@ def test_encode_fake_logits_score_on_the_sample_dev_sets(sample_tokenizer, lang)
     rows = [{**row, "lang": lang} for row in read_squad(QA_SAMPLE / f"dev-{lang}.json")]
     assert len(rows) == 12
     # short windows: contexts take several, and features are sorted by length (not in row order)
-    config = qa_config(languages=["de", "en", "es", "fr"], max_seq_length=40, max_query_length=16, doc_stride=8)
-    ds = QA.encode(rows, sample_tokenizer, config, None, sort_by_length=True)
+    config = qa_config(
+        languages=["de", "en", "es", "fr"], max_seq_length=40, max_query_length=16, doc_stride=8
+    )
+    ds = QA.encode(rows, sample_tokenizer, config, None)
     assert len(ds) > len(rows) and ds["example_id"] != sorted(ds["example_id"])
     output = _oracle_output(ds, rows)
     assert QA.score(output, ds, rows, None, config) == {
@@ -294,9 +335,9 @@ def test_encode_fake_logits_score_on_the_sample_dev_sets(sample_tokenizer, lang)
 def test_the_sample_training_set_trains_on_every_question(sample_tokenizer):
     rows = [{**row, "lang": "en"} for row in read_squad(QA_SAMPLE / "train-en.json")]
     assert 35 <= len(rows) <= 50 and len({row["context"] for row in rows}) == 12
-    ds = QA.encode(rows, sample_tokenizer, qa_config(max_seq_length=128), None)
+    ds = QA.encode(rows, sample_tokenizer, qa_config(max_seq_length=128), None, training=True)
     assert sorted(set(ds["example_id"])) == list(range(len(rows)))
-    assert all(s > 0 for s in ds["start_positions"])  # one window each: the answer is always in it
+    assert len(ds) == len(rows) and all(s > 0 for s in ds["start_positions"])  # one window each
 
 
 # ----------------------------------------------------------------------------- hub and bad input
@@ -325,7 +366,10 @@ def test_hub_rows_read_squad_columns_and_check_answers():
     bad = hub.map(lambda r: {"answers": {"text": ["fox"], "answer_start": [9]}})
     with pytest.raises(DataError) as err:
         QA.hub_rows(bad, qa_config(), "hf:x validation")
-    assert str(err.value) == "hf:x validation row 0 (a): answer 'fox' is not the context's text at answer_start 9"
+    assert (
+        str(err.value)
+        == "hf:x validation row 0 (a): answer 'fox' is not the context's text at answer_start 9"
+    )
     with pytest.raises(DataError, match="hf:x validation: no column 'answers'"):
         QA.hub_rows(hub.remove_columns("answers"), qa_config(), "hf:x validation")
 
@@ -341,7 +385,10 @@ def test_an_answer_start_off_its_text_is_a_one_line_data_error(tmp_path):
     path = _squad_file(tmp_path, [{"context": FOX, "qas": qas}])
     with pytest.raises(DataError) as err:
         QA.read_file(path, qa_config())
-    assert str(err.value) == f"{path} data[0].paragraphs[0].qas[0] (q7): answer 'fox' is not the context's text at answer_start 3"
+    assert (
+        str(err.value)
+        == f"{path} data[0].paragraphs[0].qas[0] (q7): answer 'fox' is not the context's text at answer_start 3"
+    )
 
 
 def test_a_context_without_questions_is_a_one_line_data_error(tmp_path):
@@ -350,3 +397,58 @@ def test_a_context_without_questions_is_a_one_line_data_error(tmp_path):
     with pytest.raises(DataError) as err:
         QA.read_file(path, qa_config())
     assert str(err.value) == f"{path} data[0].paragraphs[1]: a context without questions"
+
+
+def test_the_task_trainer_trains_and_scores_every_language(sample_tokenizer, tmp_path):
+    """The real evaluation loop: batches of different lengths (logits padded with -100), the
+    kind's collator with every column kept, and `score` per language."""
+    from transformers import TrainingArguments, XLMConfig, XLMForQuestionAnsweringSimple
+
+    from xlm_hf.tasks.trainer import TaskTrainer
+
+    config = qa_config(
+        languages=["de", "en", "es", "fr"], max_seq_length=40, max_query_length=16, doc_stride=8
+    )
+    train = [{**row, "lang": "en"} for row in read_squad(QA_SAMPLE / "train-en.json")]
+    dev = {
+        lang: [{**row, "lang": lang} for row in read_squad(QA_SAMPLE / f"dev-{lang}.json")]
+        for lang in ("en", "fr")
+    }
+    encoded = {lang: QA.encode(rows, sample_tokenizer, config, None) for lang, rows in dev.items()}
+    torch.manual_seed(0)
+    model = XLMForQuestionAnsweringSimple(
+        XLMConfig(
+            vocab_size=len(sample_tokenizer),
+            emb_dim=16,
+            n_layers=1,
+            n_heads=2,
+            n_langs=4,
+            max_position_embeddings=64,
+            **QA.model_settings(None),
+        )
+    )
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=2,
+        per_device_train_batch_size=8,
+        per_device_eval_batch_size=7,  # batches of several lengths
+        remove_unused_columns=False,
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    trainer = TaskTrainer(
+        model=model,
+        args=args,
+        train_dataset=QA.encode(train, sample_tokenizer, config, None, training=True),
+        eval_dataset=encoded,
+        data_collator=QA.collator(sample_tokenizer, model, fused=False),
+        scorer=lambda lang, output: QA.score(output, encoded[lang], dev[lang], None, config),
+        main_metric=QA.main_metric,
+    )
+    assert trainer.train().training_loss > 0
+    metrics = trainer.evaluate()
+    for lang in ("en", "fr"):
+        assert 0 <= metrics[f"eval_f1.{lang}"] <= 1 and 0 <= metrics[f"eval_exact_match.{lang}"] <= 1
+        assert metrics[f"eval_questions.{lang}"] == metrics[f"eval_scorable.{lang}"] == 12
+    assert metrics["eval_f1.avg"] == pytest.approx((metrics["eval_f1.en"] + metrics["eval_f1.fr"]) / 2)
