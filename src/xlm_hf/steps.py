@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shlex
 import signal
@@ -14,13 +15,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import write_json
 from xlm_hf.errors import ConfigError, Interrupted, XlmHfError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -125,3 +128,20 @@ def _copy(source: Any, log: Any) -> None:
         log.flush()
         sys.stderr.write(text)
         sys.stderr.flush()
+
+
+def run_steps(
+    steps: list[Step], out: Path, echo: bool = False, done: Callable[[Step, float], None] | None = None
+) -> None:
+    """Run every unfinished step in order, each logging to ``<out>/logs/<step>.log``; `done(step,
+    seconds)` after each one run (a study adds up its wall times)."""
+    for index, step in enumerate(steps, 1):
+        if step.done:
+            logger.info("[%d/%d] %s: done already", index, len(steps), step.name)
+            continue
+        log = out / "logs" / f"{step.name}.log"
+        logger.info("[%d/%d] %s: running (log: %s)", index, len(steps), step.name, log)
+        seconds = run_step(step, log, echo=echo)
+        logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
+        if done is not None:
+            done(step, seconds)

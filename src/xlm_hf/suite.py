@@ -23,7 +23,7 @@ from xlm_hf.config.sections import SuiteConfig
 from xlm_hf.errors import ConfigError
 from xlm_hf.launch import run_command
 from xlm_hf.markdown import table
-from xlm_hf.steps import Step, exclusive, run_step, study_overrides
+from xlm_hf.steps import Step, exclusive, run_steps, study_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -69,19 +69,7 @@ def run(suite: SuiteConfig) -> dict[str, Any]:
     out = Path(suite.output_dir)
     with exclusive(out, "suite.output_dir", "xlm-hf evaluate"):
         steps = plan(suite)
-        for index, step in enumerate(steps, 1):
-            if step.done:
-                logger.info("[%d/%d] %s: done already", index, len(steps), step.name)
-                continue
-            logger.info(
-                "[%d/%d] %s: running (log: %s)",
-                index,
-                len(steps),
-                step.name,
-                out / "logs" / f"{step.name}.log",
-            )
-            seconds = run_step(step, out / "logs" / f"{step.name}.log", echo=True)
-            logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
+        run_steps(steps, out, echo=True)
         return report(suite, {step.name: task_results(step) for step in steps})
 
 

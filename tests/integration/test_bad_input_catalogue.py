@@ -156,6 +156,7 @@ def _qa(ws: Workspace, train: str) -> list[str]:
         train=str(ws.root / "qa/train-en.json"),
         eval=str(ws.root / "qa/{split}-{lang}.json"),
         doc_stride=16,
+        max_query_length=16,
     )
 
 

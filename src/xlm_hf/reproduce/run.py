@@ -35,7 +35,7 @@ from xlm_hf.reproduce.plan import (
     pretrained_dir,
     study_overrides,
 )
-from xlm_hf.steps import exclusive, run_step
+from xlm_hf.steps import Step, exclusive, run_steps
 
 logger = logging.getLogger(__name__)
 
@@ -51,18 +51,12 @@ def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     if study.twin is not None:
         _make_twin_data(study, timings, timings_path)
-    steps = plan(study)
-    for index, step in enumerate(steps, 1):
-        if step.done:
-            logger.info("[%d/%d] %s: done already", index, len(steps), step.name)
-            continue
-        logger.info(
-            "[%d/%d] %s: running (log: %s)", index, len(steps), step.name, out / "logs" / f"{step.name}.log"
-        )
-        seconds = run_step(step, out / "logs" / f"{step.name}.log")
+
+    def add_time(step: Step, seconds: float) -> None:  # kept as each step ends: a stop loses nothing
         timings[step.name] = timings.get(step.name, 0.0) + seconds
         write_json(timings_path, timings)
-        logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
+
+    run_steps(plan(study), out, done=add_time)
     alignment_path = out / "alignment.json"
     settings = {
         "variants": list(study.variants),

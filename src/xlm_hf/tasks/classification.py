@@ -170,14 +170,6 @@ class Classification(Kind):
             max_length=model.config.max_position_embeddings,
         )
 
-    def model_settings(self, labels: list[str] | None) -> dict[str, Any]:
-        labels = list(labels or ())
-        return {
-            "num_labels": len(labels),
-            "id2label": dict(enumerate(labels)),
-            "label2id": {name: i for i, name in enumerate(labels)},
-        }
-
     def score(self, output, dataset, rows, labels, config) -> dict[str, Any]:
         from xlm_hf.xnli.metric import load_xnli_metric
 

@@ -46,8 +46,13 @@ class Kind:
         raise NotImplementedError
 
     def model_settings(self, labels: list[str] | None) -> dict[str, Any]:
-        """Config values of the new model (``num_labels``, ``id2label``, ...)."""
-        return {}
+        """Config values of the new model: its labels by name, in id order (for classifiers)."""
+        labels = list(labels or ())
+        return {
+            "num_labels": len(labels),
+            "id2label": dict(enumerate(labels)),
+            "label2id": {n: i for i, n in enumerate(labels)},
+        }
 
     def score(
         self, output: Any, dataset: Any, rows: list[dict], labels: list[str] | None, config: TaskConfig

@@ -141,14 +141,6 @@ class Tagging(Kind):
     def collator(self, tokenizer: Any, model: Any, fused: bool) -> TaggingCollator:
         return TaggingCollator(pad_token_id=tokenizer.pad_token_id)
 
-    def model_settings(self, labels: list[str] | None) -> dict[str, Any]:
-        labels = list(labels or ())
-        return {
-            "num_labels": len(labels),
-            "id2label": dict(enumerate(labels)),
-            "label2id": {n: i for i, n in enumerate(labels)},
-        }
-
     def score(self, output, dataset, rows, labels, config) -> dict[str, Any]:
         from seqeval.metrics import f1_score, precision_score, recall_score
 
