@@ -1,13 +1,14 @@
 # Every target is one line that calls the CLI (or pip / pytest); choices live in recipes.
 # Variables: RECIPE= (a recipe YAML), DATA_DIR= (data directory), MODEL= (HF XLM dir), XNLI_DIR=,
+# SUITE_DATA= (studies/suite_data.py's output),
 # TORCH= (the torch requirement installed first; the default is the CPU build these machines hold).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
-export DATA_DIR MODEL XNLI_DIR
+export DATA_DIR MODEL XNLI_DIR SUITE_DATA
 
-.PHONY: install test test-fast lint format vocab prepare-data pretrain finetune-xnli reproduce bench clean
+.PHONY: install test test-fast lint format vocab prepare-data pretrain finetune-xnli finetune evaluate reproduce bench clean
 
 $(BIN)/xlm-hf: pyproject.toml
 	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)" && $(BIN)/pip install -q -e ".[dev]" && touch $@
@@ -44,6 +45,12 @@ finetune-xnli: $(BIN)/xlm-hf $(if $(RECIPE)$(MODEL),,$(SAMPLE_MODEL))
 
 $(SAMPLE_MODEL): | $(BIN)/xlm-hf
 	$(BIN)/xlm-hf pretrain --config recipes/pretrain/sample-mlm-tlm.yaml
+
+finetune: $(BIN)/xlm-hf $(if $(RECIPE)$(MODEL),,$(SAMPLE_MODEL))
+	$(BIN)/xlm-hf finetune --config $(or $(RECIPE),recipes/tasks/sample-ner.yaml)
+
+evaluate: $(BIN)/xlm-hf $(if $(RECIPE)$(MODEL),,$(SAMPLE_MODEL))
+	$(BIN)/xlm-hf evaluate --config $(or $(RECIPE),recipes/suites/sample.yaml)
 
 reproduce: $(BIN)/xlm-hf
 	$(BIN)/xlm-hf reproduce --config $(or $(RECIPE),recipes/reproduce/cpu-xnli15.yaml)

@@ -13,7 +13,7 @@ caches, memory peaks and crashes stay its own):
   (``training_kernels: fused``, which ``auto`` picks on CUDA; ``compile: auto``). ``hf``: what
   HF's ``run_mlm.py`` does: the same blocks as a dataset, `DataCollatorForLanguageModeling`,
   `XLMWithLMHeadModel` (logits at every position) and a plain `Trainer`, same hyperparameters.
-- ``xnli``: sentence-pair classification, 32 pairs per step: `XnliTrainer`, `ClassificationCollator`
+- ``xnli``: sentence-pair classification, 32 pairs per step: `TaskTrainer`, `ClassificationCollator`
   (bucketed lengths) and `FusedXLMForSequenceClassification` against a plain `Trainer`,
   `DataCollatorWithPadding` and `XLMForSequenceClassification`, the same model.
 - extras, each run when its whole allowance of time is left: ``mlm-tlm-hf-forward-sdpa`` and

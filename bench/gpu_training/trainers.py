@@ -94,8 +94,8 @@ def xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     from xlm_hf.config.training_args import XnliTrainingArguments
     from xlm_hf.model.fused_training import LENGTH_BUCKET
     from xlm_hf.model.heads import use_training_kernels
-    from xlm_hf.xnli.inputs import ClassificationCollator
-    from xlm_hf.xnli.trainer import XnliTrainer
+    from xlm_hf.tasks.classification import ClassificationCollator
+    from xlm_hf.tasks.trainer import TaskTrainer
 
     steps = sizes.warmup + sizes.timed + 2
     pairs = xnli_pairs(sizes, steps * sizes.xnli_batch)
@@ -125,7 +125,7 @@ def xnli_trainer(run: Run, sizes: Sizes, device: str, output_dir: str):
     if device == "cuda":  # as `finetune_xnli.run` sets them for the fused path on CUDA
         args.accelerator_config.non_blocking = True
         args.dataloader_num_workers = max(args.dataloader_num_workers, 1)
-    trainer = XnliTrainer(
+    trainer = TaskTrainer(
         model=model,
         args=args,
         train_dataset=ListDataset(pairs),

@@ -1,4 +1,4 @@
-"""`xlm-hf` command line: ``xlm-hf {vocab,prepare-data,pretrain,finetune-xnli,reproduce} --config RECIPE [key=value ...]``.
+"""`xlm-hf` command line: ``xlm-hf {vocab,prepare-data,pretrain,finetune-xnli,finetune,evaluate,reproduce} --config RECIPE [key=value ...]``.
 
 A dispatcher only: it imports the module of the command asked for (nothing else, so ``xlm-hf
 vocab`` never loads the training stack) and calls its ``main(argv)``. Flags, logging and exit
@@ -17,6 +17,11 @@ COMMANDS = {
     "prepare-data": ("xlm_hf.prepare_data", "build a pretraining recipe's token store ahead of the run"),
     "pretrain": ("xlm_hf.pretrain", "pretrain XLMWithLMHeadModel with CLM / MLM / TLM"),
     "finetune-xnli": ("xlm_hf.finetune_xnli", "fine-tune on XNLI and evaluate every language"),
+    "finetune": (
+        "xlm_hf.finetune",
+        "fine-tune on a cross-lingual task (classification, NER, QA; retrieval probe)",
+    ),
+    "evaluate": ("xlm_hf.suite", "run a suite of task recipes on one model and report them in one table"),
     "reproduce": (
         "xlm_hf.reproduce.run",
         "run a study of recipes (pretraining variants x fine-tuning seeds) and report it",

@@ -136,6 +136,7 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
         "initial_eval": trainer.initial_eval,
         "packing_efficiency": data.packing,
         "tlm_pairs_dropped": data.dropped_pairs,
+        **({"decontaminated": data.decontaminated} if data.decontaminated else {}),
         "sampling": {name: prob for name, prob, _ in trainer.mixture.describe()},
         "languages": recipe.data.languages,
         "objectives": recipe.data.objectives,

@@ -88,6 +88,19 @@ class Workspace:
         }
         return ["--config", str(self.write("xnli.yaml", yaml.safe_dump(recipe)))]
 
+    def task(self, **task) -> list[str]:
+        """``--config`` of a `xlm-hf finetune` recipe on the tiny model (`task` fills the section)."""
+        recipe = {
+            "task": {
+                "model_name_or_path": str(self.model),
+                "languages": ["en", "fr"],
+                "max_seq_length": 64,
+                **task,
+            },
+            "training": {"output_dir": str(self.out), "num_train_epochs": 1, "disable_tqdm": True},
+        }
+        return ["--config", str(self.write("task.yaml", yaml.safe_dump(recipe)))]
+
     def previous_run(self, learning_rate: float = 1e-3) -> None:
         """An output directory holding another run's `run.json` (and a checkpoint-like folder)."""
         settings = {"training.learning_rate": learning_rate, "data.languages": ["en", "fr"]}
@@ -114,7 +127,85 @@ def _edit_json(path: Path, **changes) -> None:
     path.write_text(json.dumps(data))
 
 
+NER = "Anna\tB-PER\nlives\tO\nin\tO\nOslo\tB-LOC\n.\tO\n"
+
+
+def _ner(ws: Workspace, train: str = NER, dev: str = NER) -> list[str]:
+    ws.write("ner/train-en.tsv", train)
+    for lang in ("en", "fr"):
+        ws.write(f"ner/dev-{lang}.tsv", dev)
+    return ws.task(
+        type="token-classification",
+        train=str(ws.root / "ner/train-en.tsv"),
+        eval=str(ws.root / "ner/{split}-{lang}.tsv"),
+    )
+
+
+def _squad(question: dict | None, context: str = "Anna lives in Oslo.") -> str:
+    paragraph = {"context": context, "qas": [question] if question else []}
+    return json.dumps({"version": "1.1", "data": [{"title": "t", "paragraphs": [paragraph]}]})
+
+
+def _qa(ws: Workspace, train: str) -> list[str]:
+    good = _squad({"id": "q1", "question": "Where?", "answers": [{"text": "Oslo", "answer_start": 14}]})
+    ws.write("qa/train-en.json", train)
+    for lang in ("en", "fr"):
+        ws.write(f"qa/dev-{lang}.json", good)
+    return ws.task(
+        type="extractive-qa",
+        train=str(ws.root / "qa/train-en.json"),
+        eval=str(ws.root / "qa/{split}-{lang}.json"),
+        doc_stride=16,
+        max_query_length=16,
+    )
+
+
+def _retrieval(ws: Workspace) -> list[str]:
+    ws.write("tatoeba/fr-en.fr", "Bonjour.\nMerci.\n")
+    ws.write("tatoeba/fr-en.en", "Hello.\n")
+    return ws.task(type="retrieval", eval=str(ws.root / "tatoeba/{lang}-en.{side}"))
+
+
 CASES = [
+    # --- task recipes (xlm-hf finetune)
+    Case(
+        "task-type-unknown",
+        "finetune",
+        lambda ws: ws.task(type="summarization", train="x.tsv", eval="y.tsv"),
+        "task.type",
+    ),
+    Case(
+        "conll-three-columns",
+        "finetune",
+        lambda ws: _ner(ws, train=NER + "\nOslo\tB-LOC\textra\n"),
+        "train-en.tsv:7: expected 2 tab-separated columns (token, tag), found 3",
+    ),
+    Case(
+        "conll-unknown-tag",
+        "finetune",
+        lambda ws: _ner(ws, dev="Anna\tB-XYZ\n"),
+        "dev-en.tsv:1: unknown tag 'B-XYZ'",
+    ),
+    Case(
+        "qa-answer-start-wrong",
+        "finetune",
+        lambda ws: _qa(
+            ws, _squad({"id": "q9", "question": "Where?", "answers": [{"text": "Oslo", "answer_start": 3}]})
+        ),
+        "(q9): answer 'Oslo' is not the context's text at answer_start 3",
+    ),
+    Case(
+        "qa-context-without-questions",
+        "finetune",
+        lambda ws: _qa(ws, _squad(None)),
+        "paragraphs[0]: a context without questions",
+    ),
+    Case(
+        "retrieval-unequal-sides",
+        "finetune",
+        _retrieval,
+        "fr-en.en: 1 lines, but",
+    ),
     # --- the recipe file and the command line
     Case(
         "recipe-not-utf8",

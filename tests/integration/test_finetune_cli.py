@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import tiny_recipe
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.cli import main
-from xlm_hf.xnli.trainer import XnliTrainer
+from xlm_hf.tasks.trainer import TaskTrainer
 
 pytestmark = pytest.mark.slow
 LANGS = ["en", "fr", "es", "de"]
@@ -152,14 +152,14 @@ def test_sigterm_during_fine_tuning_saves_and_resume_finishes(pretrained, tmp_pa
     # the same settings, a shorter run: resume continues from the checkpoint and finishes
     step = int(checkpoints[0].name.split("-")[1])
     steps_run = []
-    real_step = XnliTrainer.training_step
+    real_step = TaskTrainer.training_step
 
     def counted(self, *args, **kwargs):
         steps_run.append(self.state.global_step)
         return real_step(self, *args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(XnliTrainer, "training_step", counted)
+        patch.setattr(TaskTrainer, "training_step", counted)
         resumed = ["finetune-xnli", "--config", str(recipe), f"training.max_steps={step + 2}", "--resume"]
         assert main(resumed) == 0
     assert steps_run == [step, step + 1]  # continued at its checkpoint's step: two steps, not all
@@ -210,16 +210,16 @@ def test_frozen_embeddings_stay_as_pretrained(pretrained, tmp_path):
 
 def test_evaluation_language_ids_can_be_the_training_language(pretrained, tmp_path, monkeypatch):
     """The diagnostic switch: every dev set is scored with `langs` = en, its text unchanged."""
-    from xlm_hf.xnli import trainer as xnli_trainer
+    from xlm_hf.tasks import trainer as task_trainer
 
     seen = {}
-    real = xnli_trainer.final_report
+    real = task_trainer.final_report
 
-    def spy(trainer, splits):
-        seen.update({lang: (ds["langs"][0][0], ds["input_ids"][0]) for lang, ds in splits["dev"].items()})
-        return real(trainer, splits)
+    def spy(trainer, kind, data, config):
+        seen.update({lang: (ds["langs"][0][0], ds["input_ids"][0]) for lang, ds in data.dev.items()})
+        return real(trainer, kind, data, config)
 
-    monkeypatch.setattr(xnli_trainer, "final_report", spy)
+    monkeypatch.setattr(task_trainer, "final_report", spy)
     recipe = xnli_recipe(tmp_path, pretrained / "model", test="no")
     args = ["finetune-xnli", "--config", str(recipe), "training.max_steps=1"]
     assert main([*args, "xnli.eval_language_ids=train_language"]) == 0

@@ -11,8 +11,7 @@ import yaml
 
 from xlm_hf.cli import main
 from xlm_hf.errors import Interrupted, XlmHfError
-from xlm_hf.reproduce.plan import Step
-from xlm_hf.reproduce.run import run_step
+from xlm_hf.steps import Step, run_step
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ["random", "mlm", "mlm-tlm"]
@@ -99,7 +98,7 @@ def test_running_again_redoes_only_what_is_missing(finished, monkeypatch, caplog
     before = json.loads((out / "timings.json").read_text())
     monkeypatch.chdir(tmp)
     monkeypatch.setenv("XLM_HF_CACHE", str(tmp / "cache"))
-    with caplog.at_level("INFO", logger="xlm_hf.reproduce"):
+    with caplog.at_level("INFO", logger="xlm_hf.steps"):  # the step runner says what it skips
         assert main(["reproduce", "--config", str(recipe)]) == 0
     assert sum("done already" in r.message for r in caplog.records) == 4
     after = json.loads((out / "timings.json").read_text())
@@ -131,7 +130,7 @@ def _fake_popen(monkeypatch, code):
         calls.append(argv)
         return _FakeProcess(argv, code)
 
-    monkeypatch.setattr("xlm_hf.reproduce.run.subprocess.Popen", popen)
+    monkeypatch.setattr("xlm_hf.steps.subprocess.Popen", popen)
     return calls
 
 
@@ -179,7 +178,7 @@ def test_a_signal_to_the_study_reaches_the_step_once(tmp_path, monkeypatch):
         procs.append(Signalled(argv, 0))
         return procs[-1]
 
-    monkeypatch.setattr("xlm_hf.reproduce.run.subprocess.Popen", popen)
+    monkeypatch.setattr("xlm_hf.steps.subprocess.Popen", popen)
     step = Step("pretrain-mlm", ["pretrain"], tmp_path / "run", "results.json")
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(Interrupted) as stopped:

@@ -104,7 +104,9 @@ COMMANDS = (
     "xlm_hf.vocab",
     "xlm_hf.prepare_data",
     "xlm_hf.pretrain",
+    "xlm_hf.finetune",
     "xlm_hf.finetune_xnli",
+    "xlm_hf.suite",
     "xlm_hf.reproduce",
 )
 BUILDING_BLOCKS = ("xlm_hf.text", "xlm_hf.data", "xlm_hf.model")
@@ -115,15 +117,24 @@ ABOVE_BUILDING_BLOCKS = (
     "xlm_hf.cli",
     "xlm_hf.launch",
     "xlm_hf.training",
+    "xlm_hf.tasks",
     "xlm_hf.xnli",
+    "xlm_hf.steps",
     "xlm_hf.config.loader",
     "xlm_hf.config.recipes",
     "xlm_hf.config.training_args",
 )
 #: `python -m xlm_hf.data.prepare`, the earlier name of `xlm-hf prepare-data`: an entry point only
 ENTRY_POINT_SHIMS = {"xlm_hf.data.prepare"}
-#: the one stage another stage runs: a pretraining recipe's `vocab` section learns its vocabulary
-STAGE_CALLS = {("xlm_hf.pretrain", "xlm_hf.vocab"), ("xlm_hf.prepare_data", "xlm_hf.vocab")}
+#: the stage one other stage runs: a pretraining recipe's `vocab` section learns its vocabulary;
+#: and `finetune-xnli`, which is `finetune` with the XNLI preset
+STAGE_CALLS = {
+    ("xlm_hf.pretrain", "xlm_hf.vocab"),
+    ("xlm_hf.prepare_data", "xlm_hf.vocab"),
+    ("xlm_hf.finetune_xnli", "xlm_hf.finetune"),
+}
+#: the task layer (training loops, task kinds, step runner) sits under the commands
+TASK_LAYER = ("xlm_hf.training", "xlm_hf.tasks", "xlm_hf.xnli", "xlm_hf.steps")
 
 
 def within(module: str, packages: tuple[str, ...]) -> bool:
@@ -138,7 +149,9 @@ def arrows_back_up(graph: dict[str, set[str]], shims: set[str] = ENTRY_POINT_SHI
         if name in shims:
             continue
         for dep in sorted(deps):
-            climbs = within(name, BUILDING_BLOCKS) and within(dep, ABOVE_BUILDING_BLOCKS)
+            climbs = (within(name, BUILDING_BLOCKS) and within(dep, ABOVE_BUILDING_BLOCKS)) or (
+                within(name, TASK_LAYER) and within(dep, (*COMMANDS, "xlm_hf.cli", "xlm_hf.launch"))
+            )
             stage_calls_stage = (
                 within(name, COMMANDS)
                 and within(dep, COMMANDS)

@@ -10,12 +10,14 @@ training stack.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from xlm_hf.config.loader import load_sections
 from xlm_hf.config.sections import (
     DataConfig,
     ModelConfig,
+    TaskConfig,
     VocabConfig,
     XnliConfig,
     check_pretraining_sections,
@@ -65,14 +67,34 @@ class XnliRecipe:
 
 
 def load_xnli_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> XnliRecipe:
+    return _finetune_recipe(XnliRecipe, "xnli", XnliConfig, path, overrides)
+
+
+@dataclass
+class TaskRecipe:
+    task: TaskConfig
+    training: Any  # xlm_hf.config.training_args.XnliTrainingArguments (the fine-tuning defaults)
+
+
+def load_task_recipe(path: str | None, overrides: list[str] | dict[str, Any] = ()) -> TaskRecipe:
+    """A ``task`` recipe; ``task.name`` defaults to the recipe file's name (``recipes/tasks/panx.yaml``: panx)."""
+    recipe = _finetune_recipe(TaskRecipe, "task", TaskConfig, path, overrides)
+    if recipe.task.name is None:
+        recipe.task.name = Path(path).stem if path else recipe.task.type
+    return recipe
+
+
+def _finetune_recipe(
+    recipe_class: type, section: str, config_class: type, path: str | None, overrides: Any
+) -> Any:
     from xlm_hf.config.training_args import XnliTrainingArguments, check_training, resolve_mixed_precision
 
     sections = load_sections(
         path,
         list(overrides) if not isinstance(overrides, dict) else overrides,
-        {"xnli": XnliConfig, "training": XnliTrainingArguments},
+        {section: config_class, "training": XnliTrainingArguments},
     )
-    recipe = XnliRecipe(**sections)
+    recipe = recipe_class(**sections)
     args = recipe.training
     if args.load_best_model_at_end and args.eval_strategy != args.save_strategy:
         raise ConfigError("training.save_strategy: must equal eval_strategy to keep the best model")

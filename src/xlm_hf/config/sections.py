@@ -1,7 +1,7 @@
 """Every recipe section, in one place: the dataclasses a recipe's mappings become, and their checks.
 
 ``vocab`` (`VocabConfig`), ``data`` (`DataConfig`), ``model`` (`ModelConfig`), ``xnli``
-(`XnliConfig`) and ``study`` (`StudyConfig`); the ``training`` sections are transformers'
+(`XnliConfig`), ``task`` (`TaskConfig`), ``suite`` (`SuiteConfig`) and ``study`` (`StudyConfig`); the ``training`` sections are transformers'
 `TrainingArguments` (`xlm_hf.config.training_args`). Each dataclass checks its own values in
 ``__post_init__``; `check_pretraining_sections` checks them against each other. How a YAML file
 and command-line overrides become these objects is `xlm_hf.config.loader`'s job. Nothing here
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from xlm_hf.errors import ConfigError, require
 
@@ -104,6 +104,9 @@ class DataConfig:
     # and per 2 MB of text to tokenise
     num_proc: int | None = None
     fast_tokenizer: bool = True  # exact fast pre-processing (fast_tokenizer.py); false: XLMTokenizer itself
+    # evaluation files (or globs) whose sentences no pretraining line may be: a line equal to one of
+    # them after whitespace normalisation is dropped, and the run reports how many (data.decontaminate)
+    decontaminate: list[str] = field(default_factory=list)
     cache_dir: str | None = None  # the token store; default $XLM_HF_CACHE or ~/.cache/xlm_hf
 
     def __post_init__(self) -> None:
@@ -206,37 +209,48 @@ class ModelConfig:
         require(0 <= self.attention_dropout < 1, "model.attention_dropout", "must be in [0, 1)")
 
 
-@dataclass
-class XnliConfig:
-    """What to fine-tune, on which training data, evaluated on which languages."""
+@dataclass(kw_only=True)
+class FinetuneConfig:
+    """What every fine-tuning recipe says: the model, its training and evaluation data, the
+    languages, and how to fine-tune. `XnliConfig` (section ``xnli``) and `TaskConfig` (``task``)
+    are its two sections; errors name the section's keys."""
+
+    SECTION: ClassVar[str] = "finetune"
 
     model_name_or_path: str
-    # file (TSV / JSONL / XNLI-MT), dir of multinli.train.<lang>.tsv, or hf:<name>; or a list of
-    # them, read one after the other (MultiNLI + SNLI)
-    train: str | list[str]
-    eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
+    # training data: files, a {lang} template, a directory or hf:<name> (each task's forms); or a
+    # list of them, read one after the other (MultiNLI + SNLI)
+    train: str | list[str] | None = None
+    eval: str  # the evaluation data, in the same forms (a {split} template for dev / test files)
     # pre-processing before BPE for a model whose tokenizer records none (a published one: hf unless
-    # set; xlm for the published XLM checkpoints, see README); a recorded setting always wins
+    # set; xlm for the published XLM checkpoints); a recorded setting always wins
     preprocessing: Literal["hf", "xlm"] | None = None
-    languages: list[str] = field(default_factory=lambda: list(XNLI_LANGUAGES))
+    languages: list[str] = field(default_factory=list)
     mode: Literal["zero-shot", "translate-train", "translate-train-all"] = "zero-shot"
     train_language: str = "en"  # zero-shot: en; translate-train: the language trained on
     selected_by: Literal["train_language", "average"] = "train_language"
     test: Literal["auto", "yes", "no"] = "auto"  # auto: evaluate test when the source has it
     max_seq_length: int = 256
     max_train_examples: int | None = None
-    pretrain_recipe: str | None = None  # run this pretraining first when model_name_or_path is missing
+    # the recipe that makes model_name_or_path, named in the error when the model is missing
+    # (fine-tuning never pretrains: `make finetune-xnli` runs `make pretrain` first)
+    pretrain_recipe: str | None = None
     # pretrained: the weights of model_name_or_path; random: only its config and tokenizer, with fresh
     # weights drawn from training.seed (the "no pretraining" baseline of a study, same architecture)
     init: Literal["pretrained", "random"] = "pretrained"
-    # the new Linear layers (the classifier; with init: random, every one): `hf` draws N(0, 0.02)
-    # weights and zero biases, `xlm` keeps PyTorch's default as the original's nn.Linear(dim, 3).
-    # A key of this section, not of `model` (the pretraining model's section, which an XNLI recipe
-    # does not have): the XNLI model comes from model_name_or_path, and only its head is new.
+    # the new Linear layers (the head; with init: random, every one): `hf` draws N(0, 0.02)
+    # weights and zero biases, `xlm` keeps PyTorch's default as the original's nn.Linear(dim, n).
+    # A key of this section, not of `model` (the pretraining model's section, which a fine-tuning
+    # recipe does not have): the model comes from model_name_or_path, and only its head is new.
     linear_init: Literal["hf", "xlm"] = "hf"
-    # dropout on the first hidden state before the classifier (HF's `summary_first_dropout`, 0.1
-    # in XLMForSequenceClassification; the original's glue-xnli.py --dropout, 0); None: the model's
+    # dropout on the hidden state before a classifier (HF's `summary_first_dropout`, 0.1 in
+    # XLMForSequenceClassification; the original's glue-xnli.py --dropout, 0); None: the model's
     classifier_dropout: float | None = None
+    # what a sequence classifier reads: `first`, the state of position 0 (the opening </s>), as XLM
+    # and the published XNLI models do; `mean`, the mean of the last states over real tokens,
+    # padding excluded. Recorded in the model's config (summary_type), which loading honours.
+    # Position 0 is never an MLM/TLM target, so a pretrained encoder never learned to put content there.
+    pooling: Literal["first", "mean"] = "first"
     # keep word, position and language embeddings as pretrained: the shared embedding space is what
     # carries English supervision to the other languages, and a small model's fine-tuning can move it
     freeze_embeddings: bool = False
@@ -250,36 +264,158 @@ class XnliConfig:
     compile: bool | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
+        key = f"{self.SECTION}."
+        require(self.languages, key + "languages", "must list at least one language")
+        if self.mode == "zero-shot" and self.train_language != "en":
+            raise ConfigError(f"{key}train_language: zero-shot trains on English (use mode: translate-train)")
+        if self.mode != "translate-train-all" and self.train_language not in self.languages:
+            raise ConfigError(f"{key}train_language: {self.train_language!r} is not in {key}languages")
+        require(self.max_seq_length >= 8, key + "max_seq_length", "must be >= 8")
+        if self.max_train_examples is not None:
+            require(self.max_train_examples >= 1, key + "max_train_examples", "must be >= 1")
+        if self.eval_language_ids == "train_language" and self.mode == "translate-train-all":
+            raise ConfigError(f"{key}eval_language_ids: train_language needs one training language")
+        require(self.num_proc >= 1, key + "num_proc", "must be >= 1")
+        if self.classifier_dropout is not None:
+            require(0 <= self.classifier_dropout < 1, key + "classifier_dropout", "must be in [0, 1)")
+
+    @property
+    def train_sources(self) -> list[str]:
+        if self.train is None:
+            return []
+        return [self.train] if isinstance(self.train, str) else list(self.train)
+
+
+@dataclass(kw_only=True)
+class XnliConfig(FinetuneConfig):
+    """XNLI: what to fine-tune, on which training data, evaluated on which languages. The
+    ``pair-classification`` task with XNLI's data forms and labels (`xlm_hf.tasks.presets`)."""
+
+    SECTION: ClassVar[str] = "xnli"
+
+    train: str | list[str]
+    eval: str  # DIR/{dev,test}/<lang>.tsv, an XNLI-1.0 dir or file, or hf:facebook/xnli
+    languages: list[str] = field(default_factory=lambda: list(XNLI_LANGUAGES))
+
+    def __post_init__(self) -> None:
+        if not self.train_sources:
+            raise ConfigError("xnli.train: must name at least one training set")
         single_file = any(
             Path(t).is_file() or Path(t).suffix in (".tsv", ".jsonl", ".json") for t in self.train_sources
         )
-        if not self.train_sources:
-            raise ConfigError("xnli.train: must name at least one training set")
         if self.mode != "zero-shot" and single_file:
             raise ConfigError(
                 f"xnli.train: {self.mode} needs one training set per language: a directory of "
                 "multinli.train.<lang>.tsv files or hf:<name>, not a single file"
             )
-        if not self.languages:
-            raise ConfigError("xnli.languages: must list at least one language")
-        if self.mode == "zero-shot" and self.train_language != "en":
-            raise ConfigError("xnli.train_language: zero-shot trains on English (use mode: translate-train)")
-        if self.mode != "translate-train-all" and self.train_language not in self.languages:
-            raise ConfigError(f"xnli.train_language: {self.train_language!r} is not in xnli.languages")
-        if self.max_seq_length < 8:
-            raise ConfigError("xnli.max_seq_length: must be >= 8")
-        if self.max_train_examples is not None and self.max_train_examples < 1:
-            raise ConfigError("xnli.max_train_examples: must be >= 1")
-        if self.eval_language_ids == "train_language" and self.mode == "translate-train-all":
-            raise ConfigError("xnli.eval_language_ids: train_language needs one training language")
-        if self.num_proc < 1:
-            raise ConfigError("xnli.num_proc: must be >= 1")
-        if self.classifier_dropout is not None and not 0 <= self.classifier_dropout < 1:
-            raise ConfigError("xnli.classifier_dropout: must be in [0, 1)")
+        super().__post_init__()
 
-    @property
-    def train_sources(self) -> list[str]:
-        return [self.train] if isinstance(self.train, str) else list(self.train)
+
+#: The task types `xlm-hf finetune` knows (`xlm_hf.tasks`).
+TASK_TYPES = ("classification", "pair-classification", "token-classification", "extractive-qa", "retrieval")
+
+
+@dataclass(kw_only=True)
+class TaskConfig(FinetuneConfig):
+    """A cross-lingual task for ``xlm-hf finetune``: its type, where its data are and how to read them.
+
+    ``train`` and ``eval`` take a file, a list of files, or a template with ``{lang}`` (and, for
+    ``eval``, ``{split}``: dev, then test when it exists), or ``hf:<name>[:<config>]`` (the config may
+    hold ``{lang}``). A ``retrieval`` task trains nothing: its ``eval`` template has ``{side}``, the
+    evaluated language's file and the training language's (`train_language`, the pivot)."""
+
+    SECTION: ClassVar[str] = "task"
+
+    type: Literal[
+        "classification", "pair-classification", "token-classification", "extractive-qa", "retrieval"
+    ]
+    name: str | None = None  # in tables and file names; default: the recipe file's name
+    # `xnli`: XNLI's data forms and labels (per-language TSV directories, XNLI-1.0, XNLI-MT, MultiNLI)
+    preset: Literal["xnli"] | None = None
+    # table columns (TSV with or without a header, CSV, JSON, JSONL): the text, the second text of a
+    # pair, the label; a header-less TSV takes them in that order. Keys: text, text_pair, label
+    columns: dict[str, str] = field(default_factory=dict)
+    labels: list[str] | None = (
+        None  # label (or tag) names in id order; default: as found in the training data
+    )
+    # extractive QA: question tokens kept, window stride over long contexts, longest answer, n-best
+    max_query_length: int = 64
+    doc_stride: int = 128
+    max_answer_length: int = 30
+    n_best: int = 20
+    # retrieval: the layer whose mean-pooled states are compared (0 = embeddings); None: every layer,
+    # the best one reported beside the last
+    layer: int | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.type == "retrieval":
+            require(self.train is None, "task.train", "a retrieval task trains nothing: remove it")
+            require(
+                "{side}" in self.eval,
+                "task.eval",
+                "a retrieval task's eval needs {side} (the two files of a pair)",
+            )
+        else:
+            require(bool(self.train_sources), "task.train", "must name at least one training set")
+        if self.classifier_dropout is not None or self.pooling != "first":
+            require(
+                self.type in ("classification", "pair-classification"),
+                "task.classifier_dropout" if self.classifier_dropout is not None else "task.pooling",
+                "applies to sequence classifiers only",
+            )
+        if self.preset == "xnli":
+            require(self.type == "pair-classification", "task.preset", "xnli is a pair-classification preset")
+        for role in self.columns:
+            require(
+                role in ("text", "text_pair", "label"),
+                "task.columns",
+                f"unknown role {role!r} (text, text_pair, label)",
+            )
+        if self.labels is not None:
+            require(
+                len(set(self.labels)) == len(self.labels) >= 2,
+                "task.labels",
+                "needs two or more distinct names",
+            )
+        for name in ("max_query_length", "doc_stride", "max_answer_length", "n_best"):
+            require(getattr(self, name) >= 1, f"task.{name}", "must be >= 1")
+        if self.type == "extractive-qa":
+            require(self.doc_stride < self.max_seq_length, "task.doc_stride", "must be below max_seq_length")
+            require(
+                self.max_query_length + 3 < self.max_seq_length,
+                "task.max_query_length",
+                "leaves no room for the context: max_query_length + 3 must be below max_seq_length",
+            )
+        if self.layer is not None:
+            require(self.layer >= 0, "task.layer", "must be >= 0 (0 = the embeddings)")
+
+
+@dataclass
+class SuiteConfig:
+    """A suite for ``xlm-hf evaluate``: task recipes run on one model, reported in one table."""
+
+    model_name_or_path: str
+    output_dir: str
+    tasks: dict[str, str]  # task name -> its task recipe (recipes/tasks/*.yaml)
+    # `pretrained` fine-tunes the model; `random` its architecture with fresh weights (the baseline)
+    init: Literal["pretrained", "random"] = "pretrained"
+    overrides: dict[str, Any] = field(default_factory=dict)  # section.key -> value, for every task
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # per task name
+
+    def __post_init__(self) -> None:
+        require(self.tasks, "suite.tasks", "must name at least one task recipe")
+        for name, path in self.tasks.items():
+            require(
+                re.fullmatch(r"[\w.-]+", name) is not None,
+                f"suite.tasks.{name}",
+                "a task name is letters, digits, . - _",
+            )
+            require(Path(path).is_file(), f"suite.tasks.{name}", f"no recipe {path}")
+        unknown = [name for name in self.task_overrides if name not in self.tasks]
+        require(
+            not unknown, "suite.task_overrides", f"{unknown[0] if unknown else ''!r} is not in suite.tasks"
+        )
 
 
 @dataclass

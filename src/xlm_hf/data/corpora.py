@@ -32,6 +32,7 @@ import numpy as np
 
 from xlm_hf.atomic_files import check_can_write
 from xlm_hf.config.sections import DataConfig
+from xlm_hf.data.decontaminate import Decontaminator, evaluation_sentences
 from xlm_hf.data.inputs import (
     Inputs,
     input_bytes,
@@ -43,6 +44,7 @@ from xlm_hf.data.inputs import (
     resolve_inputs,
 )
 from xlm_hf.data.store import (
+    STORE_FILE,
     LineTokens,
     PairStore,
     TokenStore,
@@ -74,6 +76,9 @@ class Corpora:
     folders: dict[str, Path] = field(default_factory=dict)
     cache_hits: int = 0
     cache_misses: int = 0
+    decontaminated: dict[str, int] = field(
+        default_factory=dict
+    )  # entry -> lines dropped (data.decontaminate)
 
 
 def default_cache_dir() -> Path:
@@ -158,6 +163,16 @@ class Builder:
         self.config, self.inputs, self.tokenizer_dir, self.seed = config, inputs, tokenizer_dir, seed
         self.preprocessing = preprocessing  # the recipe's choice, for a directory that records none
         self.dtype = token_dtype(len(load_tokenizer(tokenizer_dir, config.fast_tokenizer, preprocessing)))
+        self.evaluation = evaluation_sentences(inputs.decontaminate) if inputs.decontaminate else frozenset()
+
+    def decontaminated(self, name: str, cleaner: Decontaminator, store: dict[str, Any]) -> dict[str, Any]:
+        """`store` with the count of lines `cleaner` dropped (when the recipe decontaminates)."""
+        if not self.evaluation:
+            return store
+        logger.info(
+            "decontamination: dropped %d lines of %s equal to evaluation sentences", cleaner.dropped, name
+        )
+        return {**store, "decontaminated": cleaner.dropped}
 
     def tokenise(
         self, rows, langs: list[str], outputs: list[LineTokens], tokeniser: Tokeniser, progress: Progress
@@ -215,9 +230,9 @@ class Builder:
     def mono(self, lang: str, folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
         config, paths = self.config, self.inputs.mono[lang]
         where = self.inputs.keys[f"mono.{lang}"]
-        text = (
-            (line,) for line in mono_lines(paths, where, config.text_column, progress.read, self.inputs.hub)
-        )
+        cleaner = Decontaminator(self.evaluation)
+        lines_read = mono_lines(paths, where, config.text_column, progress.read, self.inputs.hub)
+        text = ((line,) for line in (cleaner.lines(lines_read) if self.evaluation else lines_read))
         if lang in self.inputs.mono_valid:  # no hold-out: every line trains, the valid files validate
             lines = LineTokens(folder / "lines.input_ids", self.dtype)
             self.tokenise(text, [lang], [lines], tokeniser, progress)
@@ -245,11 +260,14 @@ class Builder:
             splits[split] = {"sentences": len(rows)}
         for source in {id(lines): lines, id(valid_lines): valid_lines}.values():
             source.remove()
-        return {"dtype": self.dtype.name, "columns": ["input_ids"], "splits": splits}
+        store = {"dtype": self.dtype.name, "columns": ["input_ids"], "splits": splits}
+        return self.decontaminated(f"mono.{lang}", cleaner, store)
 
     def para(self, pair: str, folder: Path, tokeniser: Tokeniser, progress: Progress) -> dict[str, Any]:
         files, key = self.inputs.para[pair], self.inputs.keys[f"para.{pair}"]
+        cleaner = Decontaminator(self.evaluation)
         pairs = parallel_lines(files, pair, key, progress.read, self.inputs.hub)
+        pairs = cleaner.pairs(pairs) if self.evaluation else pairs
         names = ["ids1", "ids2"]
         columns, n, train, valid = self.split(
             pairs, pair.split("-"), names, folder, f"{self.seed}-{pair}", tokeniser, progress
@@ -268,7 +286,8 @@ class Builder:
             )
         for column in columns:
             column.remove()
-        return {"dtype": self.dtype.name, "columns": names, "splits": splits}
+        store = {"dtype": self.dtype.name, "columns": names, "splits": splits}
+        return self.decontaminated(f"para.{pair}", cleaner, store)
 
 
 def write_texts(rows, paths: list[Path]) -> int:
@@ -335,6 +354,8 @@ def load_corpora(
         "text_column": config.text_column,
         # a recipe's choice, when given (the directory's own record is covered by the fingerprint)
         **({"preprocessing": preprocessing} if preprocessing else {}),
+        # the evaluation sets kept out (absent when none: earlier stores keep their digests)
+        **({"decontaminate": input_fingerprint(inputs.decontaminate)} if inputs.decontaminate else {}),
     }
     jobs = []
     for lang, paths in inputs.mono.items():
@@ -370,6 +391,8 @@ def load_corpora(
                 )
         if job not in missing:
             logger.info("reusing tokenised %s from %s", job.name, folder)
+        if inputs.decontaminate:
+            corpora.decontaminated[job.name] = json.loads((folder / STORE_FILE).read_text())["decontaminated"]
     return corpora
 
 

@@ -75,6 +75,7 @@ class Inputs:
     para: dict[str, list[str]] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)  # "mono.en" / "para.en-fr" -> recipe key
     hub: dict[str, Any] = field(default_factory=dict)  # hub datasets opened by the check, by spec
+    decontaminate: list[str] = field(default_factory=list)  # evaluation files kept out (data.decontaminate)
 
 
 def _convention_file(base: Path) -> Path | None:
@@ -198,6 +199,11 @@ def resolve_inputs(config: DataConfig, check: bool = True) -> Inputs:
     if any(o in ("mlm", "clm") for o in config.objectives):
         mono_inputs(config, inputs)
     para_inputs(config, inputs)
+    if config.decontaminate:
+        inputs.decontaminate = expand(config.decontaminate, "data.decontaminate", hub=False)
+        if check:
+            for path in inputs.decontaminate:
+                check_text_file(path)
     check_coverage(config, inputs)
     if check:
         check_inputs(config, inputs)

@@ -46,6 +46,7 @@ class PretrainingData:
     validation: list[ValidationSet]
     packing: dict[str, float] = field(default_factory=dict)  # per stream source: non-pad fraction
     dropped_pairs: dict[str, int] = field(default_factory=dict)
+    decontaminated: dict[str, int] = field(default_factory=dict)  # store entry -> lines kept out
 
 
 def token_counts(corpora: Corpora, vocab_size: int) -> torch.Tensor:
@@ -111,7 +112,7 @@ def build_pretraining_data(
         predict_first_position=config.predict_first_position,
     )
     causal = CausalCollator(pad_token_id=tokenizer.pad_token_id)
-    out = PretrainingData([], [])
+    out = PretrainingData([], [], decontaminated=dict(corpora.decontaminated))
     for objective in (o for o in config.objectives if o in ("mlm", "clm")):
         collate = masking if objective == "mlm" else causal
         for lang in config.languages:

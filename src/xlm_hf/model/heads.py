@@ -171,7 +171,12 @@ class FusedXLMForSequenceClassification(_TrainingPaths, _SavedAsPlainHF, XLMForS
     """`XLMForSequenceClassification` whose forward runs `fused_training` where it applies: the
     fused training path (``training_kernels`` ``fused``, or ``auto`` on CUDA), single-label
     classification from ``input_ids``, in training and evaluation alike (the same function, with
-    dropout off). Anything else (other inputs, returned attentions, regression) is HF's forward."""
+    dropout off). Anything else (other inputs, returned attentions, regression) is HF's forward.
+
+    ``config.summary_type: mean`` (recipe ``pooling: mean``) classifies the mean of the last hidden
+    states over the real tokens only, on every path. HF's own ``mean`` divides by the padded length
+    (XLM zeroes the states of padding), so it agrees with this one on unpadded inputs only: its
+    prediction would change with the batch an input is padded in."""
 
     plain_hf_class = "XLMForSequenceClassification"
 
@@ -195,14 +200,15 @@ class FusedXLMForSequenceClassification(_TrainingPaths, _SavedAsPlainHF, XLMForS
         single_label = (
             self.config.problem_type in (None, "single_label_classification") and self.num_labels > 1
         )
-        if (
+        fused = not (
             input_ids is None
             or any(value is not None and value is not False for value in hf_inputs)
             or return_dict is False
             or not single_label
             or (labels is not None and labels.dtype not in (torch.long, torch.int))
             or self.training_path(input_ids.device) != "fused"
-        ):
+        )
+        if self.config.summary_type != "mean" and not fused:
             return super().forward(
                 input_ids,
                 attention_mask,
@@ -218,13 +224,70 @@ class FusedXLMForSequenceClassification(_TrainingPaths, _SavedAsPlainHF, XLMForS
                 return_dict,
                 **kwargs,
             )
-        hidden = self.fused_hidden(input_ids, attention_mask, langs, position_ids, self.transformer.causal)
+        if labels is not None and not single_label:
+            raise ValueError("summary_type mean: only single-label classification is supported")
+        extra = {}
+        if fused:
+            hidden = self.fused_hidden(
+                input_ids, attention_mask, langs, position_ids, self.transformer.causal
+            )
+        else:
+            out = self.transformer(
+                input_ids,
+                attention_mask=attention_mask,
+                langs=langs,
+                token_type_ids=token_type_ids,
+                position_ids=position_ids,
+                lengths=lengths,
+                cache=cache,
+                inputs_embeds=inputs_embeds,
+                output_attentions=output_attentions,
+                output_hidden_states=output_hidden_states,
+                return_dict=True,
+            )
+            hidden, extra = (
+                out.last_hidden_state,
+                {"hidden_states": out.hidden_states, "attentions": out.attentions},
+            )
+        if self.config.summary_type == "mean":
+            # a [batch, 1, dim] sequence: the summary's own mean over it is the identity, then its
+            # dropout and projection as for first-token pooling
+            real = real_positions(hidden, attention_mask, lengths, input_ids, self.transformer.pad_index)
+            hidden = masked_mean(hidden, real).unsqueeze(1)
         logits = self.sequence_summary(hidden)
         loss = None
         if labels is not None:
             self.config.problem_type = "single_label_classification"  # as HF's forward records it
             loss = F.cross_entropy(logits.view(-1, self.num_labels), labels.view(-1))
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        if return_dict is False:
+            return tuple(v for v in (loss, logits) if v is not None)
+        return SequenceClassifierOutput(loss=loss, logits=logits, **extra)
+
+
+def real_positions(
+    hidden: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    lengths: torch.Tensor | None,
+    input_ids: torch.Tensor | None,
+    pad_index: int,
+) -> torch.Tensor:
+    """[batch, length]: nonzero at the real tokens, found as `XLMModel` finds them: the attention
+    mask, else the lengths, else the non-pad ids (else every position)."""
+    if attention_mask is not None:
+        return attention_mask
+    bs, length = hidden.shape[:2]
+    if lengths is None and input_ids is not None:
+        lengths = (input_ids != pad_index).sum(dim=1)
+    if lengths is None:
+        return torch.ones(bs, length, device=hidden.device)
+    return torch.arange(length, device=hidden.device) < lengths[:, None]
+
+
+def masked_mean(hidden: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """Mean of `hidden` [batch, length, dim] over the positions where `real` [batch, length] is
+    nonzero (a row with none gives zeros, never NaN)."""
+    weights = real.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
 
 
 def use_training_kernels(

@@ -10,14 +10,12 @@ transformers or torch.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from xlm_hf.config.loader import load_sections
 from xlm_hf.config.sections import RANDOM, StudyConfig
 from xlm_hf.errors import ConfigError
+from xlm_hf.steps import Step, study_overrides
 
 
 def load_study(path: str, overrides: list[str] = ()) -> StudyConfig:
@@ -32,38 +30,6 @@ def load_study(path: str, overrides: list[str] = ()) -> StudyConfig:
         except ConfigError as err:
             raise ConfigError(f"study step {step.name} ({step.argv[2]}): {err}") from None
     return study
-
-
-@dataclass
-class Step:
-    name: str
-    argv: list[str]  # xlm-hf arguments
-    output_dir: Path
-    done_file: str
-
-    @property
-    def record(self) -> Path:
-        """``<step dir>.step.json``: the command that made the step's directory (beside it, since
-        a run directory must hold only its run)."""
-        return self.output_dir.with_name(self.output_dir.name + ".step.json")
-
-    @property
-    def done(self) -> bool:
-        """Finished, by the same command: results of a changed step are refused, never reused."""
-        if not (self.output_dir / self.done_file).exists():
-            return False
-        recorded = self.record
-        if recorded.exists() and json.loads(recorded.read_text())["argv"] != self.argv:
-            raise ConfigError(
-                f"study: {self.output_dir} holds step {self.name} run with other settings "
-                f"(see {recorded}); delete it or choose another study.output_dir"
-            )
-        return True
-
-
-def study_overrides(values: dict[str, Any]) -> list[str]:
-    """``key=<JSON>``: JSON is YAML, so paths with ``#`` or words like ``no`` / ``off`` stay strings."""
-    return [f"{key}={json.dumps(value)}" for key, value in values.items()]
 
 
 def pretrained_dir(study: StudyConfig, variant: str) -> Path:

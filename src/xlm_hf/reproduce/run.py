@@ -17,24 +17,17 @@ study. Each step's output goes to ``<output_dir>/logs/<step>.log`` and its wall 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
-import shlex
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from xlm_hf.atomic_files import write_json
 from xlm_hf.config.sections import RANDOM, StudyConfig
-from xlm_hf.errors import ConfigError, Interrupted, XlmHfError
+from xlm_hf.errors import ConfigError
 from xlm_hf.launch import run_command
 from xlm_hf.reproduce.plan import (
-    Step,
     budget_variants,
     load_study,
     model_dir,
@@ -42,61 +35,14 @@ from xlm_hf.reproduce.plan import (
     pretrained_dir,
     study_overrides,
 )
+from xlm_hf.steps import Step, exclusive, run_steps
 
 logger = logging.getLogger(__name__)
 
 
-def run_step(step: Step, log_path: Path) -> float:
-    """Run one step in a subprocess (resuming when it has checkpoints); returns its wall time.
-
-    The child runs in its own session, so a signal reaches it only through this process: the
-    first SIGINT or SIGTERM is passed on once (the child saves a checkpoint and exits), and the
-    study then stops, whatever the child's exit status. A second one kills the child.
-    """
-    argv = list(step.argv)
-    if any(step.output_dir.glob("checkpoint-*")):
-        argv.append("--resume")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    write_json(step.record, {"step": step.name, "argv": step.argv})
-    start = time.monotonic()
-    stopped: list[int] = []
-    with open(log_path, "a", encoding="utf-8") as log:
-        log.write(f"$ xlm-hf {shlex.join(argv)}\n")
-        log.flush()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "xlm_hf", *argv],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-
-        def forward(signum: int, frame: Any) -> None:
-            stopped.append(signum)
-            process.send_signal(signum if len(stopped) == 1 else signal.SIGKILL)
-
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            code = process.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    if stopped or code in (128 + signal.SIGINT, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM):
-        signum = stopped[0] if stopped else abs(code) % 128
-        raise Interrupted.study_step(signum, step.name)
-    if code != 0:
-        raise XlmHfError(f"study step {step.name} failed (exit status {code}): see {log_path}")
-    return time.monotonic() - start
-
-
 def run(study: StudyConfig) -> dict[str, Any]:
     out = Path(study.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(f"study.output_dir: another xlm-hf reproduce is running in {out}") from None
+    with exclusive(out, "study.output_dir", "xlm-hf reproduce"):
         return _run_locked(study, out)
 
 
@@ -105,18 +51,12 @@ def _run_locked(study: StudyConfig, out: Path) -> dict[str, Any]:
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
     if study.twin is not None:
         _make_twin_data(study, timings, timings_path)
-    steps = plan(study)
-    for index, step in enumerate(steps, 1):
-        if step.done:
-            logger.info("[%d/%d] %s: done already", index, len(steps), step.name)
-            continue
-        logger.info(
-            "[%d/%d] %s: running (log: %s)", index, len(steps), step.name, out / "logs" / f"{step.name}.log"
-        )
-        seconds = run_step(step, out / "logs" / f"{step.name}.log")
+
+    def add_time(step: Step, seconds: float) -> None:  # kept as each step ends: a stop loses nothing
         timings[step.name] = timings.get(step.name, 0.0) + seconds
         write_json(timings_path, timings)
-        logger.info("[%d/%d] %s: %.1f min", index, len(steps), step.name, seconds / 60)
+
+    run_steps(plan(study), out, done=add_time)
     alignment_path = out / "alignment.json"
     settings = {
         "variants": list(study.variants),

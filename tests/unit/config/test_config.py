@@ -161,6 +161,26 @@ def test_every_pretraining_recipe_parses_and_validates(path, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("path", _recipe_files("tasks"), ids=lambda p: p.name)
+def test_every_task_recipe_parses_and_opens_with_its_command(path, monkeypatch):
+    from xlm_hf.config.recipes import load_task_recipe
+
+    monkeypatch.setenv("DATA_DIR", "/data")
+    recipe = load_task_recipe(str(path))
+    assert recipe.task.name == path.stem and recipe.task.languages
+    assert path.read_text().startswith(f"# xlm-hf finetune --config recipes/tasks/{path.name}")
+
+
+@pytest.mark.parametrize("path", _recipe_files("suites"), ids=lambda p: p.name)
+def test_every_suite_names_task_recipes_that_parse(path, monkeypatch):
+    from xlm_hf.suite import load_suite
+
+    monkeypatch.setenv("DATA_DIR", "/data")
+    monkeypatch.chdir(RECIPES.parent)
+    suite = load_suite(str(path))
+    assert suite.tasks and all((RECIPES.parent / recipe).is_file() for recipe in suite.tasks.values())
+
+
 @pytest.mark.parametrize("path", sorted((RECIPES / "pretrain").glob("xlm-*.yaml")), ids=lambda p: p.name)
 def test_paper_pretraining_recipes_run_the_original_cycle(path):
     data = load_pretrain_recipe(path).data

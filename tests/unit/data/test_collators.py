@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import xlm_hf.data.collators as collators
 import xlm_hf.data.sources as streams
-import xlm_hf.xnli.inputs as xnli_inputs
+import xlm_hf.tasks.classification as xnli_inputs
 from xlm_hf.data.collators import CausalCollator, MaskingCollator, word_weights_from_counts
 from xlm_hf.data.sources import tlm_example
 

@@ -25,8 +25,8 @@ from xlm_hf.errors import ConfigError
 from xlm_hf.model import fused_training
 from xlm_hf.model.fused_training import LENGTH_BUCKET, prepare_batch, target_cross_entropy
 from xlm_hf.model.heads import FusedXLMForSequenceClassification, XLMWithTargetedLMHead, use_training_kernels
+from xlm_hf.tasks.classification import ClassificationCollator
 from xlm_hf.training.trainer import PretrainTrainer
-from xlm_hf.xnli.inputs import ClassificationCollator
 
 VOCAB, PAD = 70, 2
 LOSS_RTOL, GRAD_RTOL, GRAD_ATOL = 1e-5, 1e-5, 1e-6

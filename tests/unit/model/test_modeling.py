@@ -234,14 +234,18 @@ def test_model_init_xlm_gives_linear_layers_pytorchs_default(sample_tokenizer):
 
 def _classifier(tmp_path, **settings):
     from xlm_hf.config.sections import XnliConfig
-    from xlm_hf.xnli.model import load_classifier
+    from xlm_hf.tasks.classification import PAIR
+    from xlm_hf.tasks.model import load_task_model
+    from xlm_hf.tasks.presets import xnli_task
 
     pretrained = tmp_path / "pretrained"
     if not pretrained.exists():
         _tiny_model().save_pretrained(pretrained)
     torch.manual_seed(1)
-    config = XnliConfig(model_name_or_path=str(pretrained), train="train.tsv", eval="xnli", **settings)
-    return load_classifier(config, "xnli.model_name_or_path"), XLMWithLMHeadModel.from_pretrained(pretrained)
+    config = xnli_task(
+        XnliConfig(model_name_or_path=str(pretrained), train="train.tsv", eval="xnli", **settings)
+    )
+    return load_task_model(PAIR, config, config.labels), XLMWithLMHeadModel.from_pretrained(pretrained)
 
 
 def test_xnli_linear_init_xlm_draws_the_new_classifier_as_pytorch(tmp_path):

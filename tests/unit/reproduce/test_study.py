@@ -12,7 +12,7 @@ import yaml
 from tests.conftest import tiny_xlm_config
 from xlm_hf.config.sections import StudyConfig
 from xlm_hf.errors import ConfigError
-from xlm_hf.reproduce.alignment import distinct_premises, retrieval_accuracy, unk_rate
+from xlm_hf.reproduce.alignment import distinct_premises
 from xlm_hf.reproduce.plan import load_study, plan
 from xlm_hf.reproduce.report.results import write_report
 from xlm_hf.reproduce.report.summaries import (
@@ -22,6 +22,7 @@ from xlm_hf.reproduce.report.summaries import (
     perplexity_curve,
     tokens_to_reach,
 )
+from xlm_hf.tasks.retrieval import retrieval_accuracy, unk_rate
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -259,7 +260,7 @@ def sample_encoder(tokenizer, n_layers: int):
 
 
 def test_sentence_vectors_ignore_padding_and_use_the_language(sample_tokenizer):
-    from xlm_hf.reproduce.alignment import sentence_vectors
+    from xlm_hf.tasks.retrieval import sentence_vectors
 
     model = sample_encoder(sample_tokenizer, n_layers=1)
     short, long = "the house .", "the house is red and the garden is very large ."

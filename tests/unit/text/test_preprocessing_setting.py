@@ -15,10 +15,10 @@ from xlm_hf.config.loader import build_section
 from xlm_hf.config.sections import DataConfig, ModelConfig, VocabConfig, XnliConfig
 from xlm_hf.data import corpora, tokenise
 from xlm_hf.errors import ConfigError
+from xlm_hf.tasks.classification import encode_rows
 from xlm_hf.text.fast_tokenizer import FastXLMTokenizer
 from xlm_hf.text.pretokenize import RECORD_KEY, preprocessing_of, pretokenize, use_preprocessing, xlm_encode
 from xlm_hf.vocab import build_vocab, normalise
-from xlm_hf.xnli.inputs import encode_rows
 
 # lines whose words differ between the two settings (see test_moses2019.py)
 DIFFERING = {
@@ -179,7 +179,7 @@ def test_corpora_apply_a_recipe_setting_to_an_unrecorded_tokenizer(xlm_vocab_dir
 
 
 def test_xnli_rows_are_encoded_with_the_setting(xlm_vocab_dir, tmp_path):
-    rows = [{"premise": p, "hypothesis": h, "label": 1, "lang": "fr"} for p, h in [DIFFERING["fr"]]]
+    rows = [{"text": p, "text_pair": h, "label": 1, "lang": "fr"} for p, h in [DIFFERING["fr"]]]
     published = XLMTokenizer.from_pretrained(str(_with_record(xlm_vocab_dir, tmp_path / "hub", None)))
     as_hf = encode_rows(rows, published, max_len=64)[0]["input_ids"]
     use_preprocessing(published, "xlm", "xnli.preprocessing")

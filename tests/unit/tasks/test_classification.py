@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from xlm_hf.tasks.classification import ClassificationCollator, encode_rows, pair_input
+from xlm_hf.tasks.trainer import markdown_table
 from xlm_hf.text.pretokenize import xlm_encode
-from xlm_hf.xnli.inputs import ClassificationCollator, encode_rows, pair_input
-from xlm_hf.xnli.trainer import markdown_table
 
 
 def test_pair_ids_langs_and_positions(sample_tokenizer):
-    rows = [{"premise": "Le chat dort.", "hypothesis": "Un animal dort.", "label": 0, "lang": "fr"}]
+    rows = [{"text": "Le chat dort.", "text_pair": "Un animal dort.", "label": 0, "lang": "fr"}]
     ds = encode_rows(rows, sample_tokenizer, max_len=64)
     a = xlm_encode(sample_tokenizer, "Le chat dort.", "fr")
     b = xlm_encode(sample_tokenizer, "Un animal dort.", "fr")
@@ -28,12 +28,15 @@ def test_truncation_shares_the_budget_longest_first():
 
 def test_markdown_table_in_percent():
     results = {
+        "task": "xnli",
+        "metric": "accuracy",
         "train_languages": ["en"],
         "selected_by": "dev.en",
         "mode": "zero-shot",
         "dev": {"en": 0.5, "fr": 0.25, "avg": 0.375},
     }
     table = markdown_table(results)
+    assert table.startswith("XNLI accuracy (%), zero-shot — trained on en, model selected by dev.en")
     assert "| split | en | fr | avg |" in table and "| dev | 50.0 | 25.0 | 37.5 |" in table
 
 

@@ -1,0 +1,39 @@
+"""studies/suite_data.py: Tatoeba pairs realigned through the parallel text, TyDiQA split by article."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+from tests.conftest import write
+
+ROOT = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("suite_data", ROOT / "studies" / "suite_data.py")
+suite_data = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(suite_data)
+
+
+def test_tatoeba_is_realigned_through_the_parallel_text(tmp_path):
+    data = tmp_path / "data"
+    write(data / "tasks/tatoeba/fr-en.fr", "Bonjour.\nMerci.\nInconnu.\n")
+    write(data / "tasks/tatoeba/fr-en.en", "Hello.\nThanks.\n")  # sorted: not aligned with the fr side
+    write(data / "para/en-fr.fr", "Merci.\nBonjour.\nAutre.\n")
+    write(data / "para/en-fr.en", "Thanks.\nHello.\nOther.\n")
+    assert suite_data.realign_tatoeba(data, tmp_path / "out") == {"fr": 2}
+    assert (tmp_path / "out/tatoeba/fr-en.fr").read_text() == "Bonjour.\nMerci.\n"
+    assert (tmp_path / "out/tatoeba/fr-en.en").read_text() == "Hello.\nThanks.\n"
+
+
+def test_tydiqa_english_is_split_by_article(tmp_path):
+    data = tmp_path / "data"
+    articles = [
+        {"paragraphs": [{"context": f"c{i}", "qas": [{"id": f"q{i}a"}, {"id": f"q{i}b"}]}]} for i in range(20)
+    ]
+    write(data / "tasks/tydiqa/train-en.json", json.dumps({"version": "v", "data": articles}))
+    assert suite_data.split_tydiqa(data, tmp_path / "out") == (36, 4)
+    dev = json.loads((tmp_path / "out/tydiqa/dev-en.json").read_text())["data"]
+    train = json.loads((tmp_path / "out/tydiqa/train-en.json").read_text())["data"]
+    assert {a["paragraphs"][0]["context"] for a in dev}.isdisjoint(
+        a["paragraphs"][0]["context"] for a in train
+    )
