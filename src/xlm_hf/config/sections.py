@@ -232,6 +232,7 @@ class FinetuneConfig:
     test: Literal["auto", "yes", "no"] = "auto"  # auto: evaluate test when the source has it
     max_seq_length: int = 256
     max_train_examples: int | None = None
+    max_eval_examples: int | None = None  # per language and split: the first ones (quick checks)
     # the recipe that makes model_name_or_path, named in the error when the model is missing
     # (fine-tuning never pretrains: `make finetune-xnli` runs `make pretrain` first)
     pretrain_recipe: str | None = None
@@ -271,8 +272,9 @@ class FinetuneConfig:
         if self.mode != "translate-train-all" and self.train_language not in self.languages:
             raise ConfigError(f"{key}train_language: {self.train_language!r} is not in {key}languages")
         require(self.max_seq_length >= 8, key + "max_seq_length", "must be >= 8")
-        if self.max_train_examples is not None:
-            require(self.max_train_examples >= 1, key + "max_train_examples", "must be >= 1")
+        for name in ("max_train_examples", "max_eval_examples"):
+            if getattr(self, name) is not None:
+                require(getattr(self, name) >= 1, key + name, "must be >= 1")
         if self.eval_language_ids == "train_language" and self.mode == "translate-train-all":
             raise ConfigError(f"{key}eval_language_ids: train_language needs one training language")
         require(self.num_proc >= 1, key + "num_proc", "must be >= 1")

@@ -131,7 +131,9 @@ def read_task_rows(kind: Kind, config: TaskConfig, reader: Any = None) -> TaskRo
     if config.test == "yes" and not rows.get("test"):
         raise ConfigError(f"{config.SECTION}.eval: no test split in {config.eval}")
     labels = kind.labels(config, train) if kind is not None else None
-    return TaskRows(langs, labels, train, {split: per_lang for split, per_lang in rows.items() if per_lang})
+    cap = config.max_eval_examples
+    rows = {split: {lang: r[:cap] for lang, r in per_lang.items()} for split, per_lang in rows.items() if per_lang}
+    return TaskRows(langs, labels, train, rows)
 
 
 def encode_task_data(kind: Kind, config: TaskConfig, tokenizer: Any, rows: TaskRows) -> TaskData:

@@ -117,7 +117,7 @@ def run_retrieval(config: Any, args: Any, results_name: str = "task_results") ->
         missing = [f for f in files if not Path(f).is_file()]
         if missing:
             raise ConfigError(f"task.eval: no file {missing[0]}")
-        pairs[lang] = read_aligned(*files)
+        pairs[lang] = read_aligned(*files)[: config.max_eval_examples]
     set_seed(args.seed)
     if config.init == "random":
         model = XLMModel(XLMConfig.from_pretrained(config.model_name_or_path))

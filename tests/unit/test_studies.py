@@ -1,4 +1,4 @@
-"""studies/suite_data.py: Tatoeba pairs realigned through the parallel text, TyDiQA split by article."""
+"""The study helper scripts (studies/): Tatoeba realigned, TyDiQA split by article, the tag baseline."""
 
 from __future__ import annotations
 
@@ -37,3 +37,23 @@ def test_tydiqa_english_is_split_by_article(tmp_path):
     assert {a["paragraphs"][0]["context"] for a in dev}.isdisjoint(
         a["paragraphs"][0]["context"] for a in train
     )
+
+
+def test_the_tag_baseline_tags_each_word_with_its_most_frequent_tag():
+    spec = importlib.util.spec_from_file_location("tag_baseline", ROOT / "studies" / "tag_baseline.py")
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    train = [
+        {"words": ["Paris", "is", "big"], "tags": ["B-LOC", "O", "O"]},
+        {"words": ["Paris", "Hilton", "sings"], "tags": ["B-PER", "I-PER", "O"]},
+        {"words": ["Paris", "again"], "tags": ["B-LOC", "O"]},
+    ]
+    table = baseline.most_frequent_tags(train)
+    assert table["Paris"] == "B-LOC" and table["Hilton"] == "I-PER"
+    dev = [
+        {"words": ["Paris", "Hilton", "sings"], "tags": ["B-PER", "I-PER", "O"]},
+        {"words": ["Rome"], "tags": ["B-LOC"]},
+    ]
+    # predicted: B-LOC I-PER O (one LOC, one lone I-PER chunk), O: 0 of 2 gold entities right
+    assert baseline.baseline_f1(table, dev) == 0.0
+    assert baseline.baseline_f1(table, [{"words": ["Paris", "is"], "tags": ["B-LOC", "O"]}]) == 1.0
