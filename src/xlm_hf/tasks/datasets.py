@@ -132,7 +132,9 @@ def read_task_rows(kind: Kind, config: TaskConfig, reader: Any = None) -> TaskRo
         raise ConfigError(f"{config.SECTION}.eval: no test split in {config.eval}")
     labels = kind.labels(config, train) if kind is not None else None
     cap = config.max_eval_examples
-    rows = {split: {lang: r[:cap] for lang, r in per_lang.items()} for split, per_lang in rows.items() if per_lang}
+    rows = {
+        split: {lang: r[:cap] for lang, r in per_lang.items()} for split, per_lang in rows.items() if per_lang
+    }
     return TaskRows(langs, labels, train, rows)
 
 
