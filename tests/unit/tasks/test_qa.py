@@ -32,6 +32,15 @@ from xlm_hf.text.pretokenize import xlm_encode
 QA_SAMPLE = SAMPLE_DIR / "qa"
 
 
+def tiny_qa_model(tokenizer, **config):
+    """A one-layer QA model over the sample vocabulary, drawn from seed 0."""
+    from transformers import XLMConfig, XLMForQuestionAnsweringSimple
+
+    torch.manual_seed(0)
+    settings = {"emb_dim": 16, "n_layers": 1, "n_heads": 2, "n_langs": 4, **config, **QA.model_settings(None)}
+    return XLMForQuestionAnsweringSimple(XLMConfig(vocab_size=len(tokenizer), **settings))
+
+
 def qa_config(**values) -> TaskConfig:
     settings = dict(
         type="extractive-qa",
@@ -130,7 +139,6 @@ def test_a_question_too_long_for_the_sequence_is_a_config_error():
 
 
 def test_collator_pads_and_gives_the_model_only_what_it_takes(sample_tokenizer):
-    from transformers import XLMConfig, XLMForQuestionAnsweringSimple
 
     config = qa_config(max_seq_length=13, max_query_length=4, doc_stride=2)
     ds = QA.encode(
@@ -145,17 +153,7 @@ def test_collator_pads_and_gives_the_model_only_what_it_takes(sample_tokenizer):
     assert batch["input_ids"][1, -1].item() == sample_tokenizer.pad_token_id  # window 5 is shorter
     assert batch["attention_mask"][1].tolist() == [1] * 12 + [0]
     assert batch["start_positions"].tolist() == [0, 0]
-    torch.manual_seed(0)
-    model = XLMForQuestionAnsweringSimple(
-        XLMConfig(
-            vocab_size=len(sample_tokenizer),
-            emb_dim=16,
-            n_layers=1,
-            n_heads=2,
-            n_langs=4,
-            **QA.model_settings(None),
-        )
-    )
+    model = tiny_qa_model(sample_tokenizer)
     assert torch.isfinite(model(**batch).loss)
     evaluation = QACollator()([{k: v for k, v in ds[0].items() if "positions" not in k}])
     assert set(evaluation) == {"input_ids", "langs", "attention_mask"}
@@ -402,7 +400,7 @@ def test_a_context_without_questions_is_a_one_line_data_error(tmp_path):
 def test_the_task_trainer_trains_and_scores_every_language(sample_tokenizer, tmp_path):
     """The real evaluation loop: batches of different lengths (logits padded with -100), the
     kind's collator with every column kept, and `score` per language."""
-    from transformers import TrainingArguments, XLMConfig, XLMForQuestionAnsweringSimple
+    from transformers import TrainingArguments
 
     from xlm_hf.tasks.trainer import TaskTrainer
 
@@ -415,18 +413,7 @@ def test_the_task_trainer_trains_and_scores_every_language(sample_tokenizer, tmp
         for lang in ("en", "fr")
     }
     encoded = {lang: QA.encode(rows, sample_tokenizer, config, None) for lang, rows in dev.items()}
-    torch.manual_seed(0)
-    model = XLMForQuestionAnsweringSimple(
-        XLMConfig(
-            vocab_size=len(sample_tokenizer),
-            emb_dim=16,
-            n_layers=1,
-            n_heads=2,
-            n_langs=4,
-            max_position_embeddings=64,
-            **QA.model_settings(None),
-        )
-    )
+    model = tiny_qa_model(sample_tokenizer, max_position_embeddings=64)
     args = TrainingArguments(
         output_dir=str(tmp_path),
         max_steps=2,
