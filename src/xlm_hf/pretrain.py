@@ -107,8 +107,9 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     args = recipe.training
     trainer, data, checkpoint = build_trainer(recipe, callbacks)
     # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
+    # (on CPU processes the model already is where it trains, whole on every rank)
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
-    if not checkpoint and not sharded and data.validation:
+    if not checkpoint and not (sharded and args.device.type != "cpu") and data.validation:
         trainer.initial_eval = nested_eval(trainer.evaluate())
     first_step = trainer.before.global_step
     train_output = trainer.train(resume_from_checkpoint=checkpoint)

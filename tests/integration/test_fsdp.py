@@ -1,0 +1,202 @@
+"""FSDP2 on 2 CPU processes (gloo), started by `accelerate launch` with recipes/accelerate/fsdp-cpu.yaml:
+pretraining and XNLI fine-tuning train, checkpoint, resume exactly and export the plain HF model
+directory that data parallelism (DDP, `torchrun`) exports, with the same losses.
+
+Tolerances. FSDP reduce-scatters gradients where DDP all-reduces them, and it trains through HF's
+forward (the toolkit's CPU kernels are switched off under sharding) where DDP runs the kernels:
+the same sums in another order, float rounding only (about 1e-7 relative per operation). Over
+these 8 steps the per-step losses of the two engines agree within rtol 1e-4 and the parameters
+within atol 1e-5, the bounds the DDP tests already use for a batch split another way. A resumed
+FSDP run repeats its uninterrupted run within the DDP resume bounds (rtol 1e-5, atol 1e-6).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from tests.integration.test_data_parallel import (
+    LOSS_RTOL,
+    PARAM_ATOL,
+    _resume_matches_uninterrupted,
+    losses,
+    one_process_run,
+    torchrun,
+)
+from xlm_hf import SAMPLE_DIR
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+FSDP_CPU = ROOT / "recipes" / "accelerate" / "fsdp-cpu.yaml"
+ENGINE_LINE = re.compile(
+    r"engine: FSDP2 \(2 process\(es\), cpu\): (\d+) fully_shard unit\(s\), this rank holds ([\d,]+) of ([\d,]+)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def accelerate_launch(config: Path, *args: str) -> str:
+    """`accelerate launch --config_file CONFIG ARGS` on this checkout; returns its stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "FSDP_"))}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
+        "--main_process_port", str(free_port()), *args,
+    ]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        errors = [line for line in done.stderr.splitlines() if "Error" in line or "error:" in line]
+        pytest.fail(f"accelerate launch exited {done.returncode}:\n" + "\n".join(errors[-20:]))
+    return done.stderr
+
+
+def fsdp_evidence(stderr: str) -> tuple[int, int, int]:
+    """(units, values this rank holds, values in all) from the engine line rank 0 logs."""
+    found = ENGINE_LINE.findall(stderr)
+    assert len(found) == 1, stderr[-3000:]  # one line, from rank 0
+    return tuple(int(x.replace(",", "")) for x in found[0])
+
+
+def assert_same_model_directory(a: Path, b: Path, atol: float) -> None:
+    """The same plain HF directory: the same files, configs, tokenizer, and weights within `atol`."""
+    files = {p.name for p in a.iterdir() if p.is_file()} & {"config.json", "model.safetensors", "vocab.json"}
+    assert files == {"config.json", "model.safetensors", "vocab.json"}
+    config_a, config_b = (json.loads((d / "config.json").read_text()) for d in (a, b))
+    assert config_a["architectures"] == ["XLMWithLMHeadModel"] == config_b["architectures"]
+    assert config_a == config_b
+    assert (a / "vocab.json").read_bytes() == (b / "vocab.json").read_bytes()
+    weights_a, weights_b = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert weights_a.keys() == weights_b.keys()
+    for name, value in weights_a.items():
+        assert torch.allclose(weights_b[name], value, atol=atol), name
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> Path:
+    """The shared recipe (8 steps, dropout 0, a loss every step), trained once with DDP (2 x 4,
+    torchrun) and once with FSDP (2 x 4, accelerate launch)."""
+    tmp = one_process_run(tmp_path_factory.mktemp("fsdp"))
+    recipe = str(tmp / "recipe.yaml")
+    batch = "training.per_device_train_batch_size=4"
+    torchrun("-m", "xlm_hf.pretrain", "--config", recipe, batch, f"training.output_dir={tmp / 'ddp'}")
+    stderr = accelerate_launch(
+        FSDP_CPU, "-m", "xlm_hf.pretrain", "--config", recipe, batch, f"training.output_dir={tmp / 'fsdp'}"
+    )
+    (tmp / "fsdp.stderr").write_text(stderr)
+    return tmp
+
+
+def test_fsdp_really_shards_and_says_so(runs):
+    stderr = (runs / "fsdp.stderr").read_text()
+    units, held, total = fsdp_evidence(stderr)
+    # the root, and accelerate's unit of the tied embeddings with the output layer (+ the last norm)
+    assert units >= 2
+    assert total / 2 <= held < total  # rank 0 holds its half (dim-0 shards round up), not all
+    assert "training steps run HF's forward, not xlm_hf" in stderr  # the CPU kernels: off, one line
+    results = json.loads((runs / "fsdp" / "results.json").read_text())
+    assert results["world_size"] == 2 and results["train_steps"] == 8
+
+
+def test_fsdp_follows_ddp_and_exports_the_same_model(runs):
+    ddp, fsdp = losses(runs / "ddp"), losses(runs / "fsdp")
+    assert len(fsdp) == 8
+    assert fsdp == pytest.approx(ddp, rel=LOSS_RTOL)
+    assert fsdp == pytest.approx(losses(runs / "one-x8"), rel=LOSS_RTOL)
+    assert_same_model_directory(runs / "fsdp", runs / "ddp", PARAM_ATOL)
+    from transformers import XLMWithLMHeadModel
+
+    XLMWithLMHeadModel.from_pretrained(runs / "fsdp")  # loads without xlm-hf code
+
+
+def test_a_resumed_fsdp_run_repeats_the_uninterrupted_one(runs):
+    recipe = str(runs / "recipe.yaml")
+    _resume_matches_uninterrupted(
+        lambda *o: accelerate_launch(
+            FSDP_CPU,
+            "-m",
+            "xlm_hf.pretrain",
+            "--config",
+            recipe,
+            "training.per_device_train_batch_size=4",
+            *o,
+        ),
+        runs / "resume-fsdp",
+    )
+
+
+# ----------------------------------------------------------------------------- XNLI
+
+
+def xnli_recipe(tmp: Path, model: Path) -> Path:
+    """XNLI on the pretrained model: 64 English pairs, 2 x 4 per step, a loss every step,
+    checkpoints at steps 4 and 8 (no best-model reload: the run's last weights are compared)."""
+    recipe = {
+        "xnli": {
+            "model_name_or_path": str(model),
+            "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
+            "eval": str(SAMPLE_DIR / "xnli"),
+            "languages": ["en", "fr"],
+            "max_seq_length": 64,
+            "max_train_examples": 64,
+        },
+        "training": {
+            "num_train_epochs": 1,
+            "per_device_train_batch_size": 4,
+            "learning_rate": 3e-4,
+            "warmup_steps": 0,
+            "logging_steps": 1,
+            "eval_strategy": "no",
+            "save_strategy": "steps",
+            "save_steps": 4,
+            "save_total_limit": None,
+            "load_best_model_at_end": False,
+            "seed": 0,
+            "disable_tqdm": True,
+        },
+    }
+    path = tmp / "xnli.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_xnli_under_fsdp_follows_ddp_and_resumes_exactly(runs):
+    recipe = str(xnli_recipe(runs, runs / "ddp"))
+    torchrun("-m", "xlm_hf.finetune_xnli", "--config", recipe, f"training.output_dir={runs / 'xnli-ddp'}")
+    out = runs / "xnli-fsdp"
+    launch = ["-m", "xlm_hf.finetune_xnli", "--config", recipe, f"training.output_dir={out}"]
+    stderr = accelerate_launch(FSDP_CPU, *launch)
+    assert fsdp_evidence(stderr)[1] < fsdp_evidence(stderr)[2]
+    ddp, fsdp = losses(runs / "xnli-ddp" / "checkpoint-8"), losses(out / "checkpoint-8")
+    assert len(fsdp) == 8 and fsdp == pytest.approx(ddp, rel=LOSS_RTOL)
+    results = [json.loads((d / "xnli_results.json").read_text()) for d in (runs / "xnli-ddp", out)]
+    assert results[0]["dev"] == results[1]["dev"] and results[0]["test"] == results[1]["test"]
+    final = load_file(str(out / "model.safetensors"))
+    ddp_weights = load_file(str(runs / "xnli-ddp" / "model.safetensors"))
+    assert final.keys() == ddp_weights.keys()
+    for name, value in ddp_weights.items():
+        assert torch.allclose(final[name], value, atol=PARAM_ATOL), name
+    config = json.loads((out / "config.json").read_text())
+    assert config["architectures"] == ["XLMForSequenceClassification"]
+
+    # resume from step 4: steps 5-8 repeat, and so do the final weights
+    os.rename(out / "checkpoint-8", runs / "xnli-fsdp-checkpoint-8")
+    accelerate_launch(FSDP_CPU, *launch, "training.resume_from_checkpoint=last")
+    assert losses(out / "checkpoint-8")[4:] == pytest.approx(fsdp[4:], rel=1e-5)
+    again = load_file(str(out / "model.safetensors"))
+    for name, value in final.items():
+        assert torch.allclose(again[name], value, atol=1e-6), name
