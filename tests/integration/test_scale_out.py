@@ -1,6 +1,12 @@
-"""FSDP2 on 2 CPU processes (gloo), started by `accelerate launch` with recipes/accelerate/fsdp-cpu.yaml:
-pretraining and XNLI fine-tuning train, checkpoint, resume exactly and export the plain HF model
-directory that data parallelism (DDP, `torchrun`) exports, with the same losses.
+"""Scale-out engines against DDP on 1 node x 2 CPU processes (gloo), one baseline run shared.
+
+FSDP2, started by `accelerate launch` with recipes/accelerate/fsdp-cpu.yaml: pretraining and XNLI
+fine-tuning train, checkpoint, resume exactly and export the plain HF model directory that data
+parallelism (DDP, `torchrun`) exports, with the same losses.
+
+Two nodes, simulated: two `torchrun` launchers (--nnodes 2, one process each, c10d rendezvous on
+127.0.0.1) train what 1 node x 2 processes trains, with one token store that one process builds,
+or with a store per node (each its own XLM_HF_CACHE) that each node's main process builds.
 
 Tolerances. FSDP reduce-scatters gradients where DDP all-reduces them, and it trains through HF's
 forward (the toolkit's CPU kernels are switched off under sharding) where DDP runs the kernels:
@@ -44,6 +50,13 @@ ENGINE_LINE = re.compile(
 )
 
 
+def env() -> dict[str, str]:
+    """This checkout first on the path, one thread a process, no launcher settings inherited."""
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "FSDP_"))}
+    out.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+    return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -52,13 +65,11 @@ def free_port() -> int:
 
 def accelerate_launch(config: Path, *args: str) -> str:
     """`accelerate launch --config_file CONFIG ARGS` on this checkout; returns its stderr."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ACCELERATE_", "FSDP_"))}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
         "--main_process_port", str(free_port()), *args,
     ]  # fmt: skip
-    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
         errors = [line for line in done.stderr.splitlines() if "Error" in line or "error:" in line]
         pytest.fail(f"accelerate launch exited {done.returncode}:\n" + "\n".join(errors[-20:]))
@@ -200,3 +211,70 @@ def test_xnli_under_fsdp_follows_ddp_and_resumes_exactly(runs):
     again = load_file(str(out / "model.safetensors"))
     for name, value in final.items():
         assert torch.allclose(again[name], value, atol=1e-6), name
+
+
+# ----------------------------------------------------------------------------- two nodes, simulated
+
+
+def two_nodes(*args: str, caches: tuple[str, str] | None = None) -> list[str]:
+    """Two `torchrun` launchers as two nodes of one process each (c10d rendezvous on 127.0.0.1),
+    started together; `caches`: each node's own XLM_HF_CACHE. Returns each launcher's stderr."""
+    port, procs = free_port(), []
+    for node in (0, 1):
+        cmd = [
+            sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node),
+            "--nproc_per_node", "1", "--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}",
+            "--rdzv_id", f"xlm-hf-{port}", *args,
+        ]  # fmt: skip
+        node_env = {**env(), **({"XLM_HF_CACHE": caches[node]} if caches else {})}
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=node_env, stderr=subprocess.PIPE, text=True))
+    errs = [proc.communicate(timeout=600)[1] for proc in procs]
+    for proc, err in zip(procs, errs):
+        assert proc.returncode == 0, err[-3000:]
+    return errs
+
+
+def built_and_reused(stderr: str) -> tuple[list[str], list[str]]:
+    """(entries this launcher's process tokenised, entries it found in the store)."""
+    return re.findall(r"tokenised (\S+) into", stderr), re.findall(r"reusing tokenised (\S+) from", stderr)
+
+
+def assert_same_run(out: Path, baseline: Path) -> None:
+    assert losses(out) == pytest.approx(losses(baseline), rel=LOSS_RTOL)
+    assert_same_model_directory(out, baseline, PARAM_ATOL)
+
+
+def test_two_nodes_sharing_a_store_build_it_once_and_train_as_one_node(runs):
+    """One file system: the global main process (whichever launcher the rendezvous gave rank 0)
+    builds each entry; the other node's process waits, then maps it."""
+    out, cache = runs / "two-nodes-shared", runs / "shared-cache"
+    recipe = str(runs / "recipe.yaml")
+    errs = two_nodes(
+        "-m", "xlm_hf.pretrain", "--config", recipe, "training.per_device_train_batch_size=4",
+        f"training.output_dir={out}", f"data.cache_dir={cache}",
+    )  # fmt: skip
+    entries = ["mono.en", "mono.fr", "para.en-fr"]
+    (built_a, reused_a), (built_b, reused_b) = (built_and_reused(err) for err in errs)
+    assert sorted([built_a, built_b]) == [[], entries]  # one launcher built every entry, once
+    assert sorted([reused_a, reused_b]) == [[], entries]  # and the other found them
+    assert len([p for p in cache.iterdir() if not p.name.startswith(".")]) == 3
+    assert_same_run(out, runs / "ddp")
+
+
+def test_two_nodes_with_their_own_stores_each_build_theirs_and_agree(runs):
+    """No shared cache: each node's main process builds its node's store (here one process per
+    node), the two stores are byte for byte the same, and the run is 1 node x 2 processes'."""
+    out = runs / "two-nodes-local"
+    caches = (str(runs / "node0-cache"), str(runs / "node1-cache"))
+    errs = two_nodes(
+        "-m", "xlm_hf.pretrain", "--config", str(runs / "recipe.yaml"), "training.per_device_train_batch_size=4",
+        f"training.output_dir={out}", "data.cache_dir=null", caches=caches,
+    )  # fmt: skip
+    for err in errs:
+        assert built_and_reused(err) == (["mono.en", "mono.fr", "para.en-fr"], [])
+    stores = [sorted(p.name for p in Path(c).iterdir() if not p.name.startswith(".")) for c in caches]
+    assert stores[0] == stores[1] and len(stores[0]) == 3
+    for entry in stores[0]:
+        for array in (Path(caches[0]) / entry).glob("*.npy"):
+            assert array.read_bytes() == (Path(caches[1]) / entry / array.name).read_bytes()
+    assert_same_run(out, runs / "ddp")
