@@ -11,8 +11,10 @@ loads and clips as under FSDP on GPUs. Only accelerate's state changes (and `Par
 accelerate does it: its barriers then name the rank's device, which gloo ignores).
 
 Once the model is prepared, `EngineMixin` logs one line naming the engine and checks it: under
-FSDP every parameter must be a sharded `DTensor`, else the run stops (a silent fallback to data
-parallelism is the failure this module exists to prevent).
+FSDP every parameter must be a sharded `DTensor`, under DeepSpeed the optimizer must be ZeRO's,
+partitioned; else the run stops (a silent fallback to data parallelism is the failure this
+module exists to prevent). DeepSpeed needs no help on CPU processes: its CPU accelerator runs
+ZeRO over gloo.
 """
 
 from __future__ import annotations
@@ -78,8 +80,11 @@ def describe(trainer: Any, model: Any) -> str:
     args = trainer.args
     where = f"{args.world_size} process(es), {args.device.type}"
     if trainer.is_deepspeed_enabled:
-        stage = getattr(trainer.accelerator.state.deepspeed_plugin, "zero_stage", "?")
-        return f"engine: DeepSpeed ZeRO-{stage} ({where})"
+        stage, local, total = zero_evidence(trainer.model_wrapped)
+        return (
+            f"engine: DeepSpeed ZeRO-{stage} ({where}): this rank holds {local:,} of {total:,} "
+            "optimizer parameter values"
+        )
     if trainer.is_fsdp_enabled:
         plugin = trainer.accelerator.state.fsdp_plugin
         units, local, total = fsdp_evidence(model)
@@ -111,6 +116,21 @@ def fsdp_evidence(model: Any) -> tuple[int, int, int]:
     units = sum(isinstance(m, FSDPModule) for m in model.modules())
     params = list(model.parameters())
     return units, sum(p.to_local().numel() for p in params), sum(p.numel() for p in params)
+
+
+def zero_evidence(engine: Any) -> tuple[int, int, int]:
+    """(ZeRO stage, fp32 master values this rank's optimizer holds, parameter values in all) of a
+    `deepspeed.DeepSpeedEngine`. Stages 1 and 2 partition the optimizer (its fp32 copy and Adam's
+    moments) over the ranks: with several ranks each holds a part. Raises RuntimeError when
+    `engine` is not DeepSpeed's or its optimizer is not partitioned."""
+    stage = engine.zero_optimization_stage() if hasattr(engine, "zero_optimization_stage") else 0
+    total = sum(p.numel() for p in engine.module.parameters()) if hasattr(engine, "module") else 0
+    partitions = getattr(getattr(engine, "optimizer", None), "single_partition_of_fp32_groups", None)
+    if not stage or partitions is None:
+        raise RuntimeError(
+            f"DeepSpeed was requested but {type(engine).__name__} runs without a ZeRO optimizer"
+        )
+    return stage, sum(p.numel() for p in partitions), total
 
 
 class ReportEngine(TrainerCallback):

@@ -27,7 +27,7 @@ from xlm_hf.data.mixture import MixtureBatches
 from xlm_hf.data.validation import ValidationSet, metric_names
 from xlm_hf.model.fused_training import prepare_batch
 from xlm_hf.text.special_tokens import IGNORE_INDEX
-from xlm_hf.training.checkpoints import watch_for_signals
+from xlm_hf.training.checkpoints import CleanSaves, watch_for_signals
 from xlm_hf.training.engines import EngineMixin
 
 logger = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class RunTotals:
         return cls(**json.loads(path.read_text())) if path.exists() else cls()
 
 
-class PretrainTrainer(EngineMixin, Trainer):
+class PretrainTrainer(EngineMixin, CleanSaves, Trainer):
     def __init__(self, *args, mixture: MixtureBatches, validation: Sequence[ValidationSet] = (), **kwargs):
         if not validation:  # nothing to evaluate: turn evaluation off rather than fail in Trainer
             kwargs["args"].eval_strategy = "no"
@@ -223,7 +223,8 @@ def keep_auto_kernels_off_sharded_parameters(trainer: Trainer, key: str = "model
     engine = "FSDP" if trainer.is_fsdp_enabled else "DeepSpeed ZeRO-3"
     if model.training_kernels != "auto":
         raise ConfigError(f"{key}: {path} reads parameters that {engine} keeps sharded; use auto or hf")
-    logger.info("parameters are sharded (%s): training steps run HF's forward, not %s", engine, path)
+    if trainer.args.process_index == 0:  # one line for the run, not one per rank
+        logger.info("parameters are sharded (%s): training steps run HF's forward, not %s", engine, path)
     model.training_kernels = "hf"
 
 

@@ -234,6 +234,7 @@ ACCELERATE_CONFIGS = {
     "fsdp.yaml": ("FSDP", "bf16"),
     "fsdp-cpu.yaml": ("FSDP", "no"),
     "deepspeed-zero2.yaml": ("DEEPSPEED", "bf16"),
+    "deepspeed-cpu.yaml": ("DEEPSPEED", "no"),
     "multi-node.yaml": ("MULTI_GPU", "bf16"),
 }
 
