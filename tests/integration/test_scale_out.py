@@ -23,6 +23,7 @@ uninterrupted run within the DDP resume bounds (rtol 1e-5, atol 1e-6).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -76,10 +77,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@functools.cache
+def deepspeed_ops_built() -> None:
+    """DeepSpeed compiles its CPU communication op (shared-memory all-reduce) on first use and keeps
+    it in ~/.cache/torch_extensions: built here once, in one process, before two ranks need it (on
+    a fresh machine the compiler takes a minute or more, which a launch's timeout must not pay)."""
+    code = "from deepspeed.ops.op_builder.cpu import ShareMemCommBuilder; ShareMemCommBuilder().load()"
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def launch(engine: str, *args: str) -> str:
     """`accelerate launch` with `engine`'s CPU config on this checkout; returns its stderr."""
     if engine == "deepspeed":
         pytest.importorskip("deepspeed", reason="deepspeed is not installed (make install installs it)")
+        deepspeed_ops_built()
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(ENGINES[engine][0]),
         "--main_process_port", str(free_port()), *args,
@@ -238,10 +252,11 @@ def test_xnli_under_the_engine_follows_ddp_and_resumes_exactly(runs, xnli_ddp, e
 # ----------------------------------------------------------------------------- two nodes, simulated
 
 
-def two_nodes(*args: str, caches: tuple[str, str] | None = None) -> list[str]:
+def two_nodes(tmp: Path, *args: str, caches: tuple[str, str] | None = None) -> list[str]:
     """Two `torchrun` launchers as two nodes of one process each (c10d rendezvous on 127.0.0.1),
-    started together; `caches`: each node's own XLM_HF_CACHE. Returns each launcher's stderr."""
-    port, procs = free_port(), []
+    started together; `caches`: each node's own XLM_HF_CACHE. Returns each launcher's stderr
+    (written to files: a full pipe would stall one node while the other waits for it)."""
+    port, procs, logs = free_port(), [], [tmp / f"node{node}.stderr" for node in (0, 1)]
     for node in (0, 1):
         cmd = [
             sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank", str(node),
@@ -249,8 +264,16 @@ def two_nodes(*args: str, caches: tuple[str, str] | None = None) -> list[str]:
             "--rdzv_id", f"xlm-hf-{port}", *args,
         ]  # fmt: skip
         node_env = {**env(), **({"XLM_HF_CACHE": caches[node]} if caches else {})}
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=node_env, stderr=subprocess.PIPE, text=True))
-    errs = [proc.communicate(timeout=600)[1] for proc in procs]
+        with open(logs[node], "w") as log:
+            procs.append(subprocess.Popen(cmd, cwd=ROOT, env=node_env, stdout=subprocess.DEVNULL, stderr=log))
+    try:
+        for proc in procs:
+            proc.wait(timeout=600)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    errs = [log.read_text() for log in logs]
     for proc, err in zip(procs, errs):
         assert proc.returncode == 0, err[-3000:]
     return errs
@@ -272,7 +295,7 @@ def test_two_nodes_sharing_a_store_build_it_once_and_train_as_one_node(runs):
     out, cache = runs / "two-nodes-shared", runs / "shared-cache"
     recipe = str(runs / "recipe.yaml")
     errs = two_nodes(
-        "-m", "xlm_hf.pretrain", "--config", recipe, "training.per_device_train_batch_size=4",
+        runs, "-m", "xlm_hf.pretrain", "--config", recipe, "training.per_device_train_batch_size=4",
         f"training.output_dir={out}", f"data.cache_dir={cache}",
     )  # fmt: skip
     entries = ["mono.en", "mono.fr", "para.en-fr"]
@@ -289,7 +312,7 @@ def test_two_nodes_with_their_own_stores_each_build_theirs_and_agree(runs):
     out = runs / "two-nodes-local"
     caches = (str(runs / "node0-cache"), str(runs / "node1-cache"))
     errs = two_nodes(
-        "-m", "xlm_hf.pretrain", "--config", str(runs / "recipe.yaml"), "training.per_device_train_batch_size=4",
+        runs, "-m", "xlm_hf.pretrain", "--config", str(runs / "recipe.yaml"), "training.per_device_train_batch_size=4",
         f"training.output_dir={out}", "data.cache_dir=null", caches=caches,
     )  # fmt: skip
     for err in errs:
