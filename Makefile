@@ -1,17 +1,22 @@
 # Every target is one line that calls the CLI (or pip / pytest); choices live in recipes.
 # Variables: RECIPE= (a recipe YAML), DATA_DIR= (data directory), MODEL= (HF XLM dir), XNLI_DIR=,
 # SUITE_DATA= (studies/suite_data.py's output),
-# TORCH= (the torch requirement installed first; the default is the CPU build these machines hold).
+# TORCH= (the torch requirement installed first; the default is the CPU build these machines hold),
+# DEEPSPEED= (the deepspeed requirement installed last, against that torch).
 PYTHON ?= python3
 VENV ?= .venv
 TORCH ?= torch==2.13.0
+# DeepSpeed builds against the installed torch (its setup imports torch): hence no build isolation
+# and a step of its own; DEEPSPEED= (empty) skips it, and its tests then skip with the reason.
+DEEPSPEED ?= deepspeed>=0.16
 BIN := $(VENV)/bin
 export DATA_DIR MODEL XNLI_DIR SUITE_DATA
 
 .PHONY: install test test-fast lint format vocab prepare-data pretrain finetune-xnli finetune evaluate reproduce bench clean
 
 $(BIN)/xlm-hf: pyproject.toml
-	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)" && $(BIN)/pip install -q -e ".[dev]" && touch $@
+	$(PYTHON) -m venv $(VENV) && $(BIN)/pip install -q "$(TORCH)" && $(BIN)/pip install -q -e ".[dev]" \
+	  $(if $(DEEPSPEED),&& $(BIN)/pip install -q --no-build-isolation "$(DEEPSPEED)") && touch $@
 
 install: $(BIN)/xlm-hf
 

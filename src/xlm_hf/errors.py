@@ -1,6 +1,6 @@
 """The error types a command ends with, and how the CLI reports them (see `xlm_hf.launch`).
 
-`XlmHfError` and its two kinds are problems the user can fix: the CLI prints the message on one
+`XlmHfError` and its kinds are problems the user can fix (`StorageError`: a full disk): the CLI prints the message on one
 line and exits with status 2 (``--debug`` adds the traceback). Errors raised deep inside datasets,
 transformers or Python's codecs are converted to one of these where our code calls them, so the
 message can name the recipe key or the file and line.
@@ -24,6 +24,22 @@ class ConfigError(XlmHfError):
 
 class DataError(XlmHfError):
     """A bad input file, reported as one line that names the file and line (``corpus.txt:12: ...``)."""
+
+
+class StorageError(XlmHfError):
+    """The disk refused a write (full, over quota): one line naming where, nothing left half-written."""
+
+
+#: errno values of a disk that refuses a write for lack of room: full (ENOSPC), over quota (EDQUOT)
+DISK_FULL = (28, 122)
+
+
+def disk_full(err: BaseException) -> bool:
+    """`err` is a write refused for lack of room (an OSError with ENOSPC or EDQUOT, or a library's
+    error that says so: torch and safetensors report it in their own words)."""
+    if isinstance(err, OSError) and err.errno in DISK_FULL:
+        return True
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 class Interrupted(Exception):

@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 def _command(config: str, overrides: list[str]) -> None:
     recipe = load_xnli_recipe(config, overrides)
     results = run(recipe)
+    if recipe.training.process_index != 0:  # one table, not one per data-parallel rank
+        return
     print(results["table"])
     print(f"xnli_results.json and xnli_results.md in {recipe.training.output_dir}")
 

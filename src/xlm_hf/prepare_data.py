@@ -2,7 +2,9 @@
 ``xlm-hf prepare-data --config RECIPE [section.key=value ...]`` (also ``python -m xlm_hf.prepare_data``).
 
 Learns the vocabulary when the recipe's is missing, tokenises every language and pair that is
-not in the store yet, and prints each entry with its size on disk. A run launched afterwards (on
+not in the store yet (or is damaged: it is rebuilt), and prints each entry with its size on disk.
+Entries it builds are marked as built ahead: a run that finds one damaged stops and names it,
+rather than rebuilding it while every other rank and node waits. A run launched afterwards (on
 any number of ranks and nodes that see the same store and input paths) only maps the files;
 one launched without it builds the store in its main process while the other ranks wait, which
 for a Wikipedia-sized corpus can outlast the process group's timeout.
@@ -31,7 +33,9 @@ def prepare(config: str, overrides: list[str]) -> list[tuple[str, int, int, Path
     recipe = load_pretrain_recipe(config, overrides)
     inputs = resolve_inputs(recipe.data)
     check_cache_dir(recipe.data)
-    corpora = load_corpora(recipe.data, tokenizer_dir(recipe), seed=recipe.training.seed, inputs=inputs)
+    corpora = load_corpora(
+        recipe.data, tokenizer_dir(recipe), seed=recipe.training.seed, inputs=inputs, ahead=True
+    )
     out = []
     for name, folder in corpora.folders.items():
         kind, key = name.split(".", 1)

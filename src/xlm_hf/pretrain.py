@@ -37,6 +37,7 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     from xlm_hf.text.pretokenize import recorded_preprocessing, use_preprocessing
     from xlm_hf.text.tokenizer_files import load_tokenizer
     from xlm_hf.training.checkpoints import resume_checkpoint
+    from xlm_hf.training.ranks import node_mains_first
     from xlm_hf.training.trainer import PretrainTrainer
     from xlm_hf.vocab import tokenizer_dir
 
@@ -44,7 +45,8 @@ def build_trainer(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> tupl
     run_dir.check(recipe)  # before any work: output_dir is empty, this recipe's, or to be overwritten
     checkpoint = resume_checkpoint(args)
     set_seed(args.seed)
-    with args.main_process_first(local=False, desc="vocabulary and tokenised corpora"):  # one writer
+    # one writer per folder: the global main, then each other node's main (see training.ranks)
+    with node_mains_first(args):
         inputs = resolve_inputs(data_cfg)  # every input checked before a vocabulary is learned
         check_cache_dir(data_cfg)
         tok_dir = tokenizer_dir(recipe)  # learned from the recipe's vocab section when missing
@@ -107,8 +109,9 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     args = recipe.training
     trainer, data, checkpoint = build_trainer(recipe, callbacks)
     # FSDP / DeepSpeed place the model on devices only inside train(): no evaluation before it
+    # (on CPU processes the model already is where it trains, whole on every rank)
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
-    if not checkpoint and not sharded and data.validation:
+    if not checkpoint and not (sharded and args.device.type != "cpu") and data.validation:
         trainer.initial_eval = nested_eval(trainer.evaluate())
     first_step = trainer.before.global_step
     train_output = trainer.train(resume_from_checkpoint=checkpoint)

@@ -166,6 +166,23 @@ def _retrieval(ws: Workspace) -> list[str]:
     return ws.task(type="retrieval", eval=str(ws.root / "tatoeba/{lang}-en.{side}"))
 
 
+def _store_built_ahead(ws: Workspace, damage: Callable[[Path], object]) -> list[str]:
+    """The workspace's store built ahead (`xlm-hf prepare-data`), then its mono.fr entry damaged."""
+    from xlm_hf.cli import main
+
+    argv = ws.pretrain()
+    assert main(["prepare-data", *argv]) == 0
+    entry = next(
+        p for p in ws.cache.iterdir() if json.loads((p / "key.json").read_text())["name"] == "mono.fr"
+    )
+    damage(entry)
+    return argv
+
+
+def _cut_short(path: Path) -> None:
+    os.truncate(path, path.stat().st_size // 2)
+
+
 CASES = [
     # --- task recipes (xlm-hf finetune)
     Case(
@@ -378,6 +395,36 @@ CASES = [
         "pretrain",
         lambda ws: ws.pretrain(data={"cache_dir": "/proc/xlm-hf/cache"}),
         "cannot create it in /proc",
+    ),
+    # --- a damaged store that a run must not rebuild (built ahead by prepare-data)
+    Case(
+        "store-built-ahead-file-cut-short",
+        "pretrain",
+        lambda ws: _store_built_ahead(ws, lambda e: _cut_short(e / "train.input_ids.tokens.npy")),
+        "train.input_ids.tokens.npy: ",
+    ),
+    Case(
+        "store-built-ahead-file-missing",
+        "pretrain",
+        lambda ws: _store_built_ahead(ws, lambda e: (e / "valid.input_ids.offsets.npy").unlink()),
+        "valid.input_ids.offsets.npy: missing; mono.fr was built ahead by `xlm-hf prepare-data`",
+    ),
+    Case(
+        "store-built-ahead-metadata-corrupt",
+        "pretrain",
+        lambda ws: _store_built_ahead(ws, lambda e: (e / "store.json").write_text('{"dtype": ')),
+        "store.json: unreadable (JSONDecodeError); mono.fr was built ahead",
+    ),
+    Case(
+        "store-built-ahead-content-changed",
+        "pretrain",
+        lambda ws: _store_built_ahead(
+            ws,
+            lambda e: (e / "train.input_ids.counts.npy").write_bytes(
+                (e / "train.input_ids.counts.npy").read_bytes()[:-8] + bytes(8)
+            ),
+        ),
+        "counts.npy: its content differs from what was written (checksum)",
     ),
     # --- tokenizer and model directories
     Case(

@@ -136,3 +136,27 @@ def test_an_incomplete_newest_checkpoint_is_skipped(recipe, tmp_path, caplog):
         ]
     )
     assert code == 2
+
+
+def test_a_full_disk_while_saving_removes_that_checkpoint_and_says_so(recipe, tmp_path, monkeypatch, capsys):
+    import errno
+
+    saved = torch.save
+
+    def full(obj, f, *args, **kwargs):  # the disk fills up while checkpoint-4 is written
+        if str(f).endswith("optimizer.pt") and "checkpoint-4" in str(f):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return saved(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full)
+    out = tmp_path / "out"
+    overrides = [f"training.output_dir={out}", "training.max_steps=6", "training.save_steps=2"]
+    assert main(["pretrain", "--config", str(recipe), *overrides]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert errors == [
+        f"xlm-hf pretrain: error: training.output_dir: no space left on the device of {out} while saving "
+        "checkpoint-4 (removed: nothing half-written); free space, then continue with --resume from the "
+        "checkpoint before it"
+    ]
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
+    assert last_complete(out) == str(out / "checkpoint-2") and not (out / "results.json").exists()

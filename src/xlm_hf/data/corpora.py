@@ -9,6 +9,13 @@ maps it without reading any text. A missing entry is built as its inputs are rea
 is tokenised (all of one language's lines shared out to the workers in chunks, in order), then a
 seeded hold-out of lines becomes the valid split and the rest the train split.
 
+An entry found damaged when it is opened (`integrity.entry_problem`: a file cut short, missing, or
+unlike what was written, metadata unreadable) is rebuilt, with one warning, when it can be from
+the inputs at hand; otherwise the command stops with one line naming the file and what to do
+(`check_entries`). A run never rebuilds an entry that ``xlm-hf prepare-data`` built ahead: that
+store was built once on purpose (several nodes, a corpus whose tokenisation outlasts the process
+group's timeout), and ``prepare-data`` is what rebuilds it.
+
 Nothing is written before every input has been checked and the cache is known to be writable;
 an input found bad while it is read (an invalid byte deep in a large file) stops the run, and the
 entries this run had already added are removed again: a failure leaves the cache as it was. A
@@ -43,6 +50,7 @@ from xlm_hf.data.inputs import (
     parallel_lines,
     resolve_inputs,
 )
+from xlm_hf.data.integrity import AHEAD_FILE, entry_problem
 from xlm_hf.data.store import (
     STORE_FILE,
     LineTokens,
@@ -57,7 +65,7 @@ from xlm_hf.data.store import (
     write_selection,
 )
 from xlm_hf.data.tokenise import Progress, Tokeniser, chunks, load_tokenizer, process_count, stop_on_sigterm
-from xlm_hf.errors import ConfigError, DataError, XlmHfError
+from xlm_hf.errors import ConfigError, DataError, StorageError, XlmHfError, disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -336,11 +344,13 @@ def load_corpora(
     seed: int = 0,
     inputs: Inputs | None = None,
     preprocessing: str | None = None,
+    ahead: bool = False,
 ) -> Corpora:
     """The token stores of every language of `config` (and TLM pair), built when missing.
     `inputs`: what `resolve_inputs` returned for `config` (found and checked again when None).
     `preprocessing`: the recipe's ``model.preprocessing`` (``hf`` or ``xlm``), for a tokenizer
-    directory that records none; a record wins (see `xlm_hf.text.pretokenize.use_preprocessing`)."""
+    directory that records none; a record wins (see `xlm_hf.text.pretokenize.use_preprocessing`).
+    `ahead`: ``xlm-hf prepare-data`` is building the store ahead of a run (see the module docstring)."""
     tokenizer_dir = str(tokenizer_dir)
     cache_dir, cache_key = cache_location(config)
     inputs = inputs or resolve_inputs(config)
@@ -372,11 +382,11 @@ def load_corpora(
         key = {**base, "name": f"para.{pair}", "inputs": input_fingerprint(files)}
         jobs.append(Job("para", pair, key, files))
 
+    check_entries(jobs, cache_dir, cache_key, ahead)
     missing = [job for job in jobs if not is_entry(cache_dir / job.digest)]
     if missing:
-        build_entries(
-            missing, Builder(config, inputs, tokenizer_dir, seed, preprocessing), cache_dir, cache_key
-        )
+        builder = Builder(config, inputs, tokenizer_dir, seed, preprocessing)
+        build_entries(missing, builder, cache_dir, cache_key, ahead)
     corpora = Corpora(cache_misses=len(missing), cache_hits=len(jobs) - len(missing))
     for job in jobs:
         folder = cache_dir / job.digest
@@ -396,7 +406,49 @@ def load_corpora(
     return corpora
 
 
-def build_entries(jobs: list[Job], builder: Builder, cache_dir: Path, cache_key: str) -> None:
+def check_entries(jobs: list[Job], cache_dir: Path, cache_key: str, ahead: bool) -> None:
+    """Every entry of `jobs` in the store is whole, or removed (one warning each) to be built again
+    where that is possible; else one `ConfigError` line naming the file, before anything changes."""
+    damaged = []
+    for job in jobs:
+        folder = cache_dir / job.digest
+        problem = entry_problem(folder, job.key) if folder.is_dir() else None
+        if problem:
+            damaged.append((job, folder, problem))
+    for job, folder, problem in damaged:  # refuse before anything is removed
+        refusal = cannot_rebuild(job, folder, cache_dir, cache_key, ahead)
+        if refusal:
+            raise ConfigError(f"{cache_key}: {problem}; {refusal}")
+    for job, folder, problem in damaged:
+        logger.warning("%s: damaged: %s; rebuilding %s", folder, problem, job.name)
+        aside = folder.with_name(f".{folder.name}.damaged-{os.getpid()}")
+        os.replace(folder, aside)  # off the entry's name at once, then removed
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def cannot_rebuild(job: Job, folder: Path, cache_dir: Path, cache_key: str, ahead: bool) -> str | None:
+    """Why the damaged entry `folder` of `job` cannot be rebuilt here (what to do instead), or None."""
+    if (folder / AHEAD_FILE).exists() and not ahead:
+        return (
+            f"{job.name} was built ahead by `xlm-hf prepare-data`, and a run does not rebuild such an entry: "
+            "run `xlm-hf prepare-data` again with this recipe and overrides (it rebuilds it), then this command"
+        )
+    offline = any(
+        os.environ.get(v, "0").lower() in ("1", "true") for v in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE")
+    )
+    hub = [path for path in job.inputs if is_hub(path)]
+    if hub and offline:
+        return f"its input {hub[0]} cannot be read offline to rebuild it: go online, or restore {folder}"
+    try:
+        check_can_write(cache_dir, cache_key)
+    except ConfigError:
+        return f"the store cannot be written here to rebuild it: rebuild it where it can (`xlm-hf prepare-data`), or restore {folder}"
+    return None
+
+
+def build_entries(
+    jobs: list[Job], builder: Builder, cache_dir: Path, cache_key: str, ahead: bool = False
+) -> None:
     """Build and commit every entry of `jobs`, one after the other, with one pool of workers and
     one progress bar. On a bad input the entries committed here are removed again."""
     try:
@@ -415,25 +467,34 @@ def build_entries(jobs: list[Job], builder: Builder, cache_dir: Path, cache_key:
     processes = process_count(builder.config.num_proc, None if hub else total)
     committed: list[Path] = []
     progress = Progress(total if not hub else None)
+    current = jobs[0]
     try:
         with stop_on_sigterm(), Tokeniser(processes) as tokeniser:
-            for job in jobs:
-                progress.describe(job.name)
-                folder = temporary_folder(cache_dir, job.digest)
+            for current in jobs:
+                progress.describe(current.name)
+                folder = temporary_folder(cache_dir, current.digest)
                 try:  # the folder is removed however this ends; a finished one is renamed first
-                    build = builder.mono if job.kind == "mono" else builder.para
-                    store = build(job.target, folder, tokeniser, progress)
-                    write_meta(folder, job.key, store)
-                    commit(folder, cache_dir / job.digest)
-                    committed.append(cache_dir / job.digest)
-                    logger.info("tokenised %s into %s", job.name, cache_dir / job.digest)
+                    build = builder.mono if current.kind == "mono" else builder.para
+                    store = build(current.target, folder, tokeniser, progress)
+                    write_meta(folder, current.key, store, ahead)
+                    commit(folder, cache_dir / current.digest)
+                    committed.append(cache_dir / current.digest)
+                    logger.info("tokenised %s into %s", current.name, cache_dir / current.digest)
                 finally:
                     shutil.rmtree(folder, ignore_errors=True)
-    except XlmHfError:
+    except (XlmHfError, OSError) as err:
+        if isinstance(err, OSError) and not disk_full(err):
+            raise
         for path in committed:
             shutil.rmtree(path, ignore_errors=True)
         if created is not None:
             _remove_empty(created, cache_dir)
+        if isinstance(err, OSError):
+            raise StorageError(
+                f"{cache_key}: no space left on the device of {cache_dir} while writing {current.name} "
+                "(nothing of this run was kept); free space, or point data.cache_dir elsewhere: an entry "
+                "takes about 2.4 bytes per token, and as much again while it is built"
+            ) from None
         raise
     finally:
         progress.close()

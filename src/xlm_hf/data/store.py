@@ -11,8 +11,8 @@ A `TokenStore` holds the sentences of one split of one language (or one side of 
 - ``<split>.<column>.counts.npy``: how often each id occurs (``data.sample_alpha`` needs it).
 
 An entry (``<cache>/<digest>/``) holds those files for train and valid, ``key.json`` (what it
-was built from) and ``store.json`` (dtype and sizes), written last: a folder without it is not an
-entry. Entries are built in a temporary folder beside it and renamed (`commit`), so an
+was built from) and ``store.json`` (dtype, sentences, and each file's size and sampled checksum,
+`integrity.manifest`), written last: a folder without it is not a complete entry. Entries are built in a temporary folder beside it and renamed (`commit`), so an
 interrupted build leaves none; `remove_stale_temporaries` clears what a killed build left.
 Start-up indices that are not cheap to recompute (TLM length buckets) are kept beside the store
 (`cached_arrays`).
@@ -21,6 +21,7 @@ Start-up indices that are not cheap to recompute (TLM length buckets) are kept b
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -31,9 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from xlm_hf.data.integrity import AHEAD_FILE, KEY_FILE, STORE_FILE, header_problem, manifest
 from xlm_hf.text.special_tokens import EOS
 
-STORE_FILE = "store.json"
+logger = logging.getLogger(__name__)
+
 #: Sentence tokens gathered per step when a split is written (bounds the memory of a build).
 GATHER_TOKENS = 1 << 22
 
@@ -198,9 +201,16 @@ def write_selection(lines: LineTokens, rows: np.ndarray, prefix: Path) -> int:
     return len(rows)
 
 
-def write_meta(folder: Path, key: dict, store: dict) -> None:
-    """key.json, then store.json: the file whose presence makes `folder` a complete entry."""
-    (folder / "key.json").write_text(json.dumps(key, indent=1, sort_keys=True))
+def write_meta(folder: Path, key: dict, store: dict, ahead: bool = False) -> None:
+    """key.json, then store.json with every array's size and checksum: the file whose presence
+    makes `folder` a complete entry. `ahead`: built by ``xlm-hf prepare-data`` (recorded apart
+    from store.json, so that a damaged store.json does not hide it)."""
+    (folder / KEY_FILE).write_text(json.dumps(key, indent=1, sort_keys=True))
+    if ahead:
+        (folder / AHEAD_FILE).write_text(
+            json.dumps({"by": "xlm-hf prepare-data", "host": socket.gethostname()})
+        )
+    store = {**store, "files": manifest(folder)}
     (folder / STORE_FILE).write_text(json.dumps(store, indent=1, sort_keys=True))
 
 
@@ -255,25 +265,29 @@ def cached_arrays(
     folder: Path, name: str, compute: Callable[[], dict[str, np.ndarray]]
 ) -> dict[str, np.ndarray]:
     """Arrays `compute` returns, kept in ``<folder>/index/<name>/`` and mapped from there by later
-    runs (and by the other ranks). When the entry cannot be written (a read-only cache) the
-    arrays are computed and held in memory instead."""
+    runs (and by the other ranks). When the entry cannot be written (a read-only cache, a full
+    disk) the arrays are computed and held in memory instead; kept arrays that are damaged (cut
+    short, unreadable) are computed again, with a warning: they derive from the store."""
     target = folder / "index" / name
-    if not (target / "done").exists():
-        arrays = compute()
-        try:
-            target.parent.mkdir(exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
-        except OSError:
+    if (target / "done").exists():
+        damaged = next((p for p in sorted(target.glob("*.npy")) if header_problem(p)), None)
+        if damaged is None:
+            return {p.stem: np.load(p, mmap_mode="r") for p in sorted(target.glob("*.npy"))}
+        logger.warning("%s: %s: computing the index again", damaged, header_problem(damaged))
+        shutil.rmtree(target, ignore_errors=True)
+    arrays = compute()
+    tmp = None
+    try:
+        target.parent.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=target.parent))
+        for key, array in arrays.items():
+            np.save(tmp / f"{key}.npy", array)
+        (tmp / "done").write_text("")
+        os.replace(tmp, target)
+    except OSError:  # not writable here, or another rank wrote the same index first
+        if not (target / "done").exists():
             return arrays
-        try:
-            for key, array in arrays.items():
-                np.save(tmp / f"{key}.npy", array)
-            (tmp / "done").write_text("")
-            try:
-                os.replace(tmp, target)
-            except OSError:  # another rank wrote the same index first
-                if not (target / "done").exists():
-                    raise
-        finally:
+    finally:
+        if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     return {p.stem: np.load(p, mmap_mode="r") for p in sorted(target.glob("*.npy"))}

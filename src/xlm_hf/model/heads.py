@@ -78,11 +78,30 @@ class _SavedAsPlainHF:
 
     plain_hf_class = ""
 
-    def save_pretrained(self, save_directory, *args, **kwargs):  # type: ignore[override]
-        super().save_pretrained(save_directory, *args, **kwargs)
+    def save_pretrained(self, save_directory, *args, state_dict=None, **kwargs):  # type: ignore[override]
+        if state_dict is not None:
+            state_dict = without_tied_copies(self, state_dict)
+        super().save_pretrained(save_directory, *args, state_dict=state_dict, **kwargs)
         # the subclass only changes how training steps are computed: record the plain HF class
         self.config.architectures = [self.plain_hf_class]
         self.config.save_pretrained(save_directory)
+
+
+def without_tied_copies(model: nn.Module, state_dict: dict) -> dict:
+    """`state_dict` without the tied weights' second names. `save_pretrained` drops a tied weight's
+    alias only when both names share storage; a state dict gathered from shards (FSDP's full state
+    dict) holds two equal copies instead, and the saved file would carry the output layer twice."""
+    tied = getattr(model, "_tied_weights_keys", None)
+    if not isinstance(tied, dict) or not getattr(model.config, "tie_word_embeddings", False):
+        return state_dict
+    copies = {
+        target
+        for target, source in tied.items()
+        if target in state_dict
+        and source in state_dict
+        and torch.equal(state_dict[target], state_dict[source])
+    }
+    return {name: value for name, value in state_dict.items() if name not in copies}
 
 
 class XLMWithTargetedLMHead(_TrainingPaths, _SavedAsPlainHF, XLMWithLMHeadModel):

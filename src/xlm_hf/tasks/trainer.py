@@ -17,6 +17,8 @@ from transformers import Trainer
 
 from xlm_hf.atomic_files import write_json, write_text
 from xlm_hf.markdown import table
+from xlm_hf.training.checkpoints import CleanSaves
+from xlm_hf.training.engines import EngineMixin
 
 if TYPE_CHECKING:  # the GPU bench trains without `datasets` installed
     from datasets import Dataset
@@ -37,7 +39,7 @@ def accuracy_metrics(eval_pred) -> dict[str, float]:
     return {"accuracy": float((predictions == np.asarray(eval_pred.label_ids)).mean())}
 
 
-class TaskTrainer(Trainer):
+class TaskTrainer(EngineMixin, CleanSaves, Trainer):
     """Evaluates every dev language at each evaluation and adds the average of the main metric
     (``eval_<main>.avg``). `scorer(language, evaluation output)` gives a language's metrics where
     predictions need more than labels to score (entities, answer spans); by default, accuracy."""
@@ -111,7 +113,7 @@ def build_task_trainer(
         scorer=scorer,
         main_metric=kind.main_metric,
     )
-    keep_auto_kernels_off_sharded_parameters(trainer)
+    keep_auto_kernels_off_sharded_parameters(trainer, f"{config.SECTION}.training_kernels")
     return trainer
 
 

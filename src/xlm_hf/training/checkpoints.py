@@ -10,6 +10,8 @@
   (SIGKILL, OOM, pre-emption) while saving leaves a folder that looks like the newest checkpoint but
   does not load. Each rank writes ``.complete-<rank>`` once its part is on disk; `last_complete`
   resumes from the newest checkpoint whose every rank finished, skipping (and naming) the others.
+- `CleanSaves`: a save the disk refuses (full, over quota) removes its half-written checkpoint and
+  ends the run with one line (`StorageError`), the checkpoints before it intact.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import signal
 import threading
 from collections.abc import Callable
@@ -24,7 +27,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from xlm_hf.errors import ConfigError, Interrupted
+from xlm_hf.errors import ConfigError, Interrupted, StorageError, disk_full
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +78,25 @@ class MarkCompleteCheckpoints(TrainerCallback):
             marker = folder / f".complete-{args.process_index}"
             marker.write_text(json.dumps({"world_size": args.world_size}))
         return control
+
+
+class CleanSaves:
+    """`Trainer` mixin: a checkpoint that the disk refuses to take (full, over quota) is removed
+    rather than left half-written, and the run stops with one line (exit status 2)."""
+
+    def _save_checkpoint(self, model, trial) -> None:
+        try:
+            super()._save_checkpoint(model, trial)
+        except Exception as err:
+            if not disk_full(err):
+                raise
+            folder = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
+            shutil.rmtree(folder, ignore_errors=True)
+            raise StorageError(
+                f"training.output_dir: no space left on the device of {self.args.output_dir} while saving "
+                f"{folder.name} (removed: nothing half-written); free space, then continue with --resume "
+                "from the checkpoint before it"
+            ) from None
 
 
 def is_complete(folder: str | Path, legacy: bool = False) -> bool:

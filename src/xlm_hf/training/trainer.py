@@ -27,7 +27,8 @@ from xlm_hf.data.mixture import MixtureBatches
 from xlm_hf.data.validation import ValidationSet, metric_names
 from xlm_hf.model.fused_training import prepare_batch
 from xlm_hf.text.special_tokens import IGNORE_INDEX
-from xlm_hf.training.checkpoints import watch_for_signals
+from xlm_hf.training.checkpoints import CleanSaves, watch_for_signals
+from xlm_hf.training.engines import EngineMixin
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class RunTotals:
         return cls(**json.loads(path.read_text())) if path.exists() else cls()
 
 
-class PretrainTrainer(Trainer):
+class PretrainTrainer(EngineMixin, CleanSaves, Trainer):
     def __init__(self, *args, mixture: MixtureBatches, validation: Sequence[ValidationSet] = (), **kwargs):
         if not validation:  # nothing to evaluate: turn evaluation off rather than fail in Trainer
             kwargs["args"].eval_strategy = "no"
@@ -203,19 +204,28 @@ class PretrainTrainer(Trainer):
         return metrics
 
 
-def keep_auto_kernels_off_sharded_parameters(trainer: Trainer) -> None:
-    """FSDP and DeepSpeed ZeRO-3 gather a layer's parameters when that module's forward is called;
-    the fused path reads them itself. With ``training_kernels: auto`` such runs take HF's forward."""
+def keep_auto_kernels_off_sharded_parameters(trainer: Trainer, key: str = "model.training_kernels") -> None:
+    """FSDP and DeepSpeed ZeRO-3 gather a module's parameters when that module's forward is called;
+    the toolkit's kernels (``xlm_hf`` on CPU, ``fused`` on GPU) read them without such calls. With
+    FSDP, accelerate always makes the tied embeddings and output layer a unit of their own, so the
+    kernels would read sharded tensors: sharded runs take HF's forward. ``training_kernels: auto``
+    switches with one INFO line; a recipe that names a kernel path is refused (`key`)."""
+    from xlm_hf.errors import ConfigError
+
     model = trainer.model
     plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
     sharded = trainer.is_fsdp_enabled or (plugin is not None and getattr(plugin, "zero_stage", 0) == 3)
-    if (
-        sharded
-        and getattr(model, "training_kernels", None) == "auto"
-        and model.training_path(trainer.args.device) == "fused"
-    ):
-        logger.info("parameters are sharded: training steps run HF's forward (training_kernels auto)")
-        model.training_kernels = "hf"
+    if not sharded or not hasattr(model, "training_path"):
+        return
+    path = model.training_path(trainer.args.device)
+    if path == "hf":
+        return
+    engine = "FSDP" if trainer.is_fsdp_enabled else "DeepSpeed ZeRO-3"
+    if model.training_kernels != "auto":
+        raise ConfigError(f"{key}: {path} reads parameters that {engine} keeps sharded; use auto or hf")
+    if trainer.args.process_index == 0:  # one line for the run, not one per rank
+        logger.info("parameters are sharded (%s): training steps run HF's forward, not %s", engine, path)
+    model.training_kernels = "hf"
 
 
 class PreparedBatches(IterableDataset):

@@ -232,7 +232,9 @@ ACCELERATE_CONFIGS = {
     "multi-gpu-ddp-bf16.yaml": ("MULTI_GPU", "bf16"),
     "multi-gpu-ddp-fp16.yaml": ("MULTI_GPU", "fp16"),
     "fsdp.yaml": ("FSDP", "bf16"),
+    "fsdp-cpu.yaml": ("FSDP", "no"),
     "deepspeed-zero2.yaml": ("DEEPSPEED", "bf16"),
+    "deepspeed-cpu.yaml": ("DEEPSPEED", "no"),
     "multi-node.yaml": ("MULTI_GPU", "bf16"),
 }
 

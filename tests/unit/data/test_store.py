@@ -23,6 +23,7 @@ from xlm_hf.data.store import (
     token_dtype,
     write_selection,
 )
+from xlm_hf.errors import ConfigError
 
 BIG = 2**31 + 4096  # positions past what an int32 offset (Arrow's list offsets) can address
 
@@ -139,3 +140,144 @@ def test_an_entry_records_its_key_and_sizes(tmp_path, sample_vocab_dir):
     assert meta["splits"]["train"]["sentences"] == len(data.para_train["en-fr"]) == 190
     assert json.loads((entry / "key.json").read_text())["name"] == "para.en-fr"
     assert sorted(p.name for p in entry.iterdir() if "lines" in p.name) == []  # the build files are gone
+
+
+# ----------------------------------------------------------------------------- damaged entries
+
+
+def _cut_short(folder: Path) -> str:
+    path = folder / "train.input_ids.tokens.npy"
+    os.truncate(path, path.stat().st_size // 2)
+    return "train.input_ids.tokens.npy: "
+
+
+def _changed(folder: Path) -> str:
+    path = folder / "train.input_ids.tokens.npy"
+    with open(path, "r+b") as f:  # the same size, other ids at the end
+        f.seek(-8, os.SEEK_END)
+        f.write(b"\x07\x00" * 4)
+    return "differs from what was written (checksum)"
+
+
+DAMAGE = {
+    "file-cut-short": _cut_short,
+    "file-missing": lambda f: ((f / "valid.input_ids.offsets.npy").unlink(), "offsets.npy: missing")[1],
+    "content-changed": _changed,
+    "store-json-corrupt": lambda f: ((f / store.STORE_FILE).write_text("{"), "store.json: unreadable")[1],
+    "store-json-missing": lambda f: ((f / store.STORE_FILE).unlink(), "store.json: missing")[1],
+    "key-json-corrupt": lambda f: ((f / "key.json").write_text("[1, 2"), "key.json: unreadable")[1],
+    "key-json-of-another-entry": lambda f: (
+        (f / "key.json").write_text(json.dumps({"name": "mono.fr"})),
+        "records another entry's inputs",
+    )[1],
+}
+
+
+def _entry_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.npy"))}
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=list(DAMAGE))
+def test_a_damaged_entry_is_rebuilt_with_one_warning(tmp_path, sample_vocab_dir, caplog, damage):
+    config = DataConfig(languages=["en"], data_dir=str(SAMPLE_DIR), cache_dir=str(tmp_path / "cache"))
+    folder = corpora.load_corpora(config, sample_vocab_dir).folders["mono.en"]
+    whole = _entry_bytes(folder)
+    expected = DAMAGE[damage](folder)
+    caplog.set_level("WARNING")
+    again = corpora.load_corpora(config, sample_vocab_dir)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "damaged" in warnings[0] and expected in warnings[0], warnings
+    assert again.folders["mono.en"] == folder and _entry_bytes(folder) == whole  # the same arrays
+    assert again.cache_misses == 1 and sorted(p.name for p in folder.parent.iterdir()) == [folder.name]
+    caplog.clear()
+    corpora.load_corpora(config, sample_vocab_dir)  # whole again: no warning, nothing rebuilt
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_run_refuses_an_entry_built_ahead_and_prepare_data_rebuilds_it(tmp_path, sample_vocab_dir, caplog):
+    config = DataConfig(languages=["en"], data_dir=str(SAMPLE_DIR), cache_dir=str(tmp_path / "cache"))
+    folder = corpora.load_corpora(config, sample_vocab_dir, ahead=True).folders["mono.en"]
+    whole = _entry_bytes(folder)
+    _cut_short(folder)
+    damaged = _entry_bytes(folder)
+    with pytest.raises(ConfigError) as refused:  # a run: one line, nothing touched
+        corpora.load_corpora(config, sample_vocab_dir)
+    message = str(refused.value)
+    assert message.startswith(f"data.cache_dir: {folder / 'train.input_ids.tokens.npy'}: ")
+    assert "cut short" in message and "run `xlm-hf prepare-data` again" in message
+    assert "\n" not in message and _entry_bytes(folder) == damaged
+    caplog.set_level("WARNING")
+    corpora.load_corpora(config, sample_vocab_dir, ahead=True)  # prepare-data rebuilds it
+    assert _entry_bytes(folder) == whole and "rebuilding mono.en" in caplog.text
+
+
+def test_an_entry_that_cannot_be_written_again_is_refused(tmp_path, sample_vocab_dir, monkeypatch):
+    config = DataConfig(languages=["en"], data_dir=str(SAMPLE_DIR), cache_dir=str(tmp_path / "cache"))
+    folder = corpora.load_corpora(config, sample_vocab_dir).folders["mono.en"]
+    (folder / "train.input_ids.counts.npy").unlink()
+
+    def read_only(path, key):
+        raise ConfigError(f"{key}: {path}: cannot write in it (Read-only file system)")
+
+    monkeypatch.setattr(corpora, "check_can_write", read_only)  # root writes anywhere: a read-only mount
+    with pytest.raises(ConfigError, match="counts.npy: missing; the store cannot be written here"):
+        corpora.load_corpora(config, sample_vocab_dir)
+
+
+def test_entries_from_before_manifests_are_checked_by_their_headers(tmp_path, sample_vocab_dir):
+    from xlm_hf.data.integrity import entry_problem
+
+    config = DataConfig(languages=["en"], data_dir=str(SAMPLE_DIR), cache_dir=str(tmp_path / "cache"))
+    folder = corpora.load_corpora(config, sample_vocab_dir).folders["mono.en"]
+    key = json.loads((folder / "key.json").read_text())
+    meta = json.loads((folder / store.STORE_FILE).read_text())
+    del meta["files"]  # as an older xlm-hf wrote it
+    (folder / store.STORE_FILE).write_text(json.dumps(meta))
+    assert entry_problem(folder, key) is None
+    path = folder / "valid.input_ids.tokens.npy"
+    os.truncate(path, path.stat().st_size - 2)
+    assert entry_problem(folder, key).endswith("(cut short)")
+
+
+def test_a_damaged_index_is_computed_again(tmp_path, caplog):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"order": np.arange(1000, dtype=np.int64)}
+
+    cached_arrays(tmp_path, "tlm-x", compute)
+    path = tmp_path / "index" / "tlm-x" / "order.npy"
+    os.truncate(path, 200)
+    caplog.set_level("WARNING")
+    again = cached_arrays(tmp_path, "tlm-x", compute)
+    assert again["order"].tolist() == list(range(1000)) and len(calls) == 2
+    assert "computing the index again" in caplog.text
+
+
+def test_a_full_disk_while_the_store_is_written_is_one_line_and_leaves_nothing(
+    tmp_path, sample_vocab_dir, monkeypatch
+):
+    import errno
+
+    from xlm_hf.errors import StorageError
+
+    config = DataConfig(languages=["en", "fr"], data_dir=str(SAMPLE_DIR), cache_dir=str(tmp_path / "cache"))
+    corpora.load_corpora(DataConfig(**{**config.__dict__, "languages": ["en"]}), sample_vocab_dir)
+    before = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    written = store.write_selection
+
+    def full(lines, rows, prefix):
+        if "fr" in str(lines.prefix) or prefix.name.startswith("valid"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return written(lines, rows, prefix)
+
+    monkeypatch.setattr(corpora, "write_selection", full)
+    with pytest.raises(StorageError) as refused:
+        corpora.load_corpora(config, sample_vocab_dir)
+    message = str(refused.value)
+    assert message.startswith(
+        f"data.cache_dir: no space left on the device of {tmp_path / 'cache'} while writing"
+    )
+    assert "\n" not in message
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == before  # no entry, no build folder
