@@ -3,7 +3,7 @@
 The main process reads the inputs (one line at a time) and cuts them into chunks of
 `LINES_PER_CHUNK` lines; forked workers tokenise the chunks, and their ids come back in input
 order, a few chunks in flight per worker, so one large language keeps every core busy and the
-store is written as the text is read. The workers share the words they learn (`Tokeniser`). With one process the chunks are tokenised in-process.
+store is written as the text is read. With one process the chunks are tokenised in-process.
 Each language uses its own pre-processing; `FastXLMTokenizer` gives the ids of `XLMTokenizer`
 several times sooner (``data.fast_tokenizer: false`` uses the reference itself).
 
@@ -18,6 +18,7 @@ import itertools
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -112,133 +113,45 @@ def _init_worker(parent: int) -> None:
         os._exit(1)
 
 
-#: Chunks in flight per worker: enough that a worker never waits for the reader or for the
-#: in-order hand-back of a slower neighbour, few enough to bound the memory of the results.
-CHUNKS_AHEAD = 3
-
-
-def word_cache(tokenizer: Any) -> dict[str, list[int]] | None:
-    """The word → ids cache `FastXLMTokenizer.encode_text` fills (None for the reference tokenizer)."""
-    learned = getattr(tokenizer, "learned_words", None)
-    return learned() if learned else None
-
-
-def encode_chunk_sharing(job: Job, learned: list[tuple[str, list[int]]]) -> tuple[Result, list]:
-    """`encode_chunk` in a worker that first takes the words other workers `learned` into its
-    cache, and returns with the ids the words it learned itself (for the others)."""
-    tokenizer_dir, fast, preprocessing, _ = job
-    cache = word_cache(load_tokenizer(tokenizer_dir, fast, preprocessing))
-    if cache is None:
-        return encode_chunk(job), []
-    cache.update(learned)
-    known = len(cache)
-    result = encode_chunk(job)
-    after = word_cache(load_tokenizer(tokenizer_dir, fast, preprocessing))
-    # a dict keeps insertion order: what this chunk added comes last (unless the cache was reset)
-    return result, list(itertools.islice(after.items(), known, None)) if after is cache else []
-
-
-def _serve(tasks: Any, results: Any, parent: int) -> None:
-    """A worker: chunks from `tasks` until None, each result (or the error) to `results`."""
-    import pickle
-
-    _init_worker(parent)
-    while (item := tasks.get()) is not None:
-        try:
-            results.put((encode_chunk_sharing(*item), None))
-        except Exception as err:  # the caller raises it; an error that cannot travel, as its text
-            try:
-                pickle.dumps(err)
-            except Exception:
-                err = RuntimeError(f"{type(err).__name__}: {err}")
-            results.put((None, err))
-
-
 class Tokeniser:
     """Tokenises chunks in order, in `processes` forked workers (or in this process when 1).
-
-    Chunk i goes to worker i mod `processes` and its result comes back from that worker, so the
-    order costs no bookkeeping. Each distinct word is segmented once per run rather than once per
-    worker: a worker returns the words it learned with each result, and the next chunk sent to
-    every other worker carries them (on a real corpus every worker meets nearly every word, and
-    learning a word costs more than shipping its ids: without this, 2 workers spent about 6 %
-    more CPU than 1 process). The ids are the same either way: a word's ids do not depend on
-    which process segmented it.
 
     Use as a context manager: leaving it stops the workers, at once when an error or a signal
     is leaving it."""
 
     def __init__(self, processes: int) -> None:
         self.processes = max(1, processes)
-        self.workers: list[tuple[Any, Any, Any]] = []  # (process, tasks, results)
+        self.pool = None
 
     def __enter__(self) -> Tokeniser:
         if self.processes > 1:
             import multiprocessing
 
             context = multiprocessing.get_context("fork")  # workers inherit the loaded tokenizer
-            for _ in range(self.processes):
-                tasks, results = context.Queue(), context.Queue()
-                process = context.Process(target=_serve, args=(tasks, results, os.getpid()), daemon=True)
-                process.start()
-                self.workers.append((process, tasks, results))
+            self.pool = context.Pool(self.processes, initializer=_init_worker, initargs=(os.getpid(),))
         return self
 
     def __exit__(self, kind, error, trace) -> None:
-        for process, tasks, _ in self.workers:
+        if self.pool is not None:
             if kind is None:
-                tasks.put(None)
+                self.pool.close()
             else:
-                process.kill()
-        for process, tasks, results in self.workers:
-            process.join()
-            for queue in (tasks, results):
-                queue.cancel_join_thread()  # nothing left in them is wanted
-                queue.close()
-        self.workers = []
-
-    def _result(self, worker: int) -> tuple[Result, list]:
-        """The next result of `worker` (raising its error), watching that it is still alive."""
-        import queue
-
-        process, _, results = self.workers[worker]
-        while True:
-            try:
-                result, err = results.get(timeout=1.0)
-                break
-            except queue.Empty:
-                if not process.is_alive():
-                    raise RuntimeError(f"a tokenising worker ended (exit code {process.exitcode})") from None
-        if err is not None:
-            raise err
-        return result
+                self.pool.terminate()
+            self.pool.join()
+            self.pool = None
 
     def map(self, jobs: Iterable[Job]) -> Iterator[Result]:
-        """The result of every job, in order; at most `CHUNKS_AHEAD` jobs per worker read ahead."""
-        if not self.workers:
+        """The result of every job, in order; at most two jobs per worker are read ahead."""
+        if self.pool is None:
             yield from map(encode_chunk, jobs)
             return
-        n = len(self.workers)
-        owed: list[list] = [[] for _ in range(n)]  # words learned by the others, not yet sent
-        jobs, sent, received, more = iter(jobs), 0, 0, True
-        while True:
-            while more and sent - received < CHUNKS_AHEAD * n:
-                job = next(jobs, None)
-                if job is None:
-                    more = False
-                    break
-                self.workers[sent % n][1].put((job, owed[sent % n]))
-                owed[sent % n] = []
-                sent += 1
-            if received == sent:
-                return
-            result, learned = self._result(received % n)
-            if learned:
-                for other in range(n):
-                    if other != received % n:
-                        owed[other].extend(learned)
-            received += 1
-            yield result
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self.pool.apply_async(encode_chunk, (job,)))
+            if len(pending) >= 2 * self.processes:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()
 
 
 def chunks(items: Iterable[Any], size: int | None = None) -> Iterator[list[Any]]:

@@ -144,11 +144,6 @@ class FastXLMTokenizer(XLMTokenizer):
             self._unk_id = self.encoder.get(self.unk_token)
         return self._word_ids, self._piece_ids
 
-    def learned_words(self) -> dict[str, list[int]]:
-        """The word → ids cache `encode_text` fills: tokenising processes share what they learn
-        through it (`xlm_hf.data.tokenise.Tokeniser`); an entry is what `encode_text` would add."""
-        return self._fresh_caches()[0]
-
     def _add_words(self, words: list[str], word_ids: dict[str, list[int]], piece_ids: dict[str, int]) -> None:
         """Cache the ids of new words (as the segmenter split them, before lowercasing).
 
