@@ -6,6 +6,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,3 +59,47 @@ def test_the_tag_baseline_tags_each_word_with_its_most_frequent_tag():
     # predicted: B-LOC I-PER O (one LOC, one lone I-PER chunk), O: 0 of 2 gold entities right
     assert baseline.baseline_f1(table, dev) == 0.0
     assert baseline.baseline_f1(table, [{"words": ["Paris", "is"], "tags": ["B-LOC", "O"]}]) == 1.0
+
+
+def _study(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "studies" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_panx_twin_is_the_english_dev_enciphered_with_its_tags_and_counts_shared_entity_tokens(tmp_path):
+    panx = tmp_path / "data" / "tasks" / "panx"
+    write(panx / "train-en.tsv", "Paris\tB-LOC\nis\tO\n\nAnna\tB-PER\nsings\tO\n")
+    write(panx / "dev-en.tsv", "Anna\tB-PER\nKarenina\tI-PER\n, \tO\n\n")
+    write(panx / "dev-fr.tsv", "Paris\tB-LOC\nAnne\tB-PER\n\n")
+    study = _study("panx_twin")
+    study.main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--languages", "fr"])
+    from xlm_hf.reproduce.twin import decipher
+    from xlm_hf.tasks.files import read_conll
+
+    dev, twin = read_conll(tmp_path / "out" / "dev-en.tsv"), read_conll(tmp_path / "out" / "dev-twin.tsv")
+    assert [s["tags"] for s in twin] == [s["tags"] for s in dev] == [["B-PER", "I-PER", "O"]]
+    assert twin[0]["words"][0] != "Anna" and decipher(twin[0]["words"][0]) == "Anna"
+    train = read_conll(tmp_path / "out" / "train-en.tsv")
+    assert study.shared_entity_tokens(train, dev) == 0.5  # Anna, not Karenina
+    assert study.shared_entity_tokens(train, twin) == 0.0
+    assert study.shared_entity_tokens(train, read_conll(panx / "dev-fr.tsv")) == 0.5  # Paris, not Anne
+
+
+def test_the_sweep_table_has_one_row_per_run_with_its_settings(tmp_path):
+    pytest.importorskip("transformers")
+    sweep = _study("finetune_sweep")
+    run = {
+        "name": "r1", "overrides": ["xnli.init=random", "xnli.pooling=mean", "training.learning_rate=3e-4"],
+        "dev": {"en": 0.432, "twin": 0.33}, "train_accuracy": 0.56, "losses": [1.1, 0.9475], "minutes": 9.94,
+        "evals": [{"eval_accuracy.en": 0.35}, {"eval_accuracy.en": 0.4}],
+    }  # fmt: skip
+    results = tmp_path / "results.jsonl"
+    results.write_text(json.dumps(run) + "\n")
+    lines = sweep.table(str(results)).splitlines()
+    assert len(lines) == 3
+    assert (
+        lines[2]
+        == "| r1 | random init | mean | 3e-4 | 2 | 100 | | 43.2 | 33.0 | 56.0 | 0.948 | 9.9 | 35.0, 40.0 |"
+    )
