@@ -103,3 +103,27 @@ def test_the_sweep_table_has_one_row_per_run_with_its_settings(tmp_path):
         lines[2]
         == "| r1 | random init | mean | 3e-4 | 2 | 100 | | 43.2 | 33.0 | 56.0 | 0.948 | 9.9 | 35.0, 40.0 |"
     )
+
+
+def test_the_learns_summary_takes_the_recipe_that_learns_and_rates_transfer_only_above_chance_plus_10():
+    summary = _study("learns_summary")
+    assert summary.transfer_ratio(0.40, 0.39) is None  # English only 6.7 points above chance
+    assert abs(summary.transfer_ratio(0.5333, 0.4333) - 0.5) < 1e-3
+    learns = {"xnli.pooling": "mean", "training.learning_rate": "3e-4", "training.num_train_epochs": "10"}
+    runs = [
+        {
+            "overrides": [f"{k}={v}" for k, v in {**learns, "xnli.init": "random"}.items()],
+            "dev": {"en": 0.43},
+        },
+        {
+            "overrides": [f"{k}={v}" for k, v in {**learns, "xnli.model_name_or_path": "a"}.items()],
+            "dev": {"en": 0.45},
+        },
+        {"overrides": ["xnli.model_name_or_path=b"], "dev": {"en": 0.60}},  # another recipe: not counted
+    ]
+    for run in runs:
+        run["settings"] = dict(item.split("=", 1) for item in run["overrides"])
+    bow = {"accuracy": {"full": {"x/dev/en.tsv": 0.58, "x/dev/fr.tsv": 0.39}}}
+    got = summary.learns(bow, runs)
+    assert got["xnli_en"] == {"bow": 0.58, "random": 0.43, "best_pretrained": 0.45}
+    assert got["best_pretrained_encoder"] == "a"

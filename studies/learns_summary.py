@@ -1,0 +1,146 @@
+"""Issue 27's figures in ``docs/reproduction/summary.json``, from the runs that measured them.
+
+    python studies/learns_summary.py --summary docs/reproduction/summary.json \\
+        --bow docs/reproduction/bow_nli.json --sweep docs/reproduction/finetune_sweep.jsonl \\
+        --suite random=runs/suites/efde-random --suite mlm=runs/suites/efde-mlm \\
+        --suite mlm-tlm=runs/suites/efde-mlm-tlm --panx-twin mlm-tlm=runs/panx-twin/mlm-tlm
+
+Adds ``learns`` (English XNLI dev: the bag of words, random init and the best pretrained encoder
+with the recipe that learns, and that recipe), fills ``twin`` (XNLI en / twin, the transfer ratio
+where English is at least 10 points above chance, PAN-X F1 on English dev and its enciphered copy)
+and ``en-fr-de-es`` (XNLI en, XNLI and PAN-X averaged over fr, de, es, from the suite runs). The
+figures the old fine-tuning recipe measured move under ``history``. Fractions in [0, 1]; one seed
+(0) each, so "means over seeds" are over that one; a variant not run is absent or null.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+CHANCE = 1 / 3
+#: the recipe that learns (docs/reproduction/finetuning.md), as the sweep spells its overrides
+LEARNS = {"xnli.pooling": "mean", "training.learning_rate": "3e-4", "training.num_train_epochs": "10"}
+LEARNS_RECIPE = "recipes/xnli/twin.yaml"
+
+
+def transfer_ratio(en: float, other: float) -> float | None:
+    """(other - 1/3) / (en - 1/3), only where English is at least 10 points above chance."""
+    return (other - CHANCE) / (en - CHANCE) if en >= CHANCE + 0.10 else None
+
+
+def sweep_runs(path: Path) -> list[dict]:
+    runs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for run in runs:
+        run["settings"] = dict(item.split("=", 1) for item in run["overrides"])
+    return runs
+
+
+def learns(bow: dict, runs: list[dict]) -> dict:
+    with_recipe = [r for r in runs if all(r["settings"].get(k) == v for k, v in LEARNS.items())]
+    random = [r for r in with_recipe if r["settings"].get("xnli.init") == "random"]
+    pretrained = [r for r in with_recipe if r["settings"].get("xnli.init") != "random"]
+    best = max(pretrained, key=lambda r: r["dev"]["en"])
+    english = next(v for k, v in bow["accuracy"]["full"].items() if k.endswith("en.tsv"))
+    return {
+        "xnli_en": {
+            "bow": english,
+            "random": random[0]["dev"]["en"] if random else None,
+            "best_pretrained": best["dev"]["en"],
+        },
+        "best_pretrained_recipe": LEARNS_RECIPE,
+        "best_pretrained_encoder": best["settings"]["xnli.model_name_or_path"],
+    }
+
+
+def twin_xnli(runs: list[dict]) -> dict:
+    """The twin encoder (4,000 steps, the study's) with the recipe that learns."""
+    out = {}
+    for run in runs:
+        s = run["settings"]
+        if all(s.get(k) == v for k, v in LEARNS.items()) and s.get("xnli.init") != "random":
+            if s.get("xnli.model_name_or_path") == "runs/reproduce/twin/pretrain-mlm-tlm":
+                out["mlm-tlm"] = {"en": run["dev"]["en"], "twin": run["dev"]["twin"]}
+        elif all(s.get(k) == v for k, v in LEARNS.items()):
+            out["random"] = {"en": run["dev"]["en"], "twin": run["dev"]["twin"]}
+    return out
+
+
+def suite_scores(folder: Path) -> dict:
+    return {
+        name: t["scores"]
+        for name, t in json.loads((folder / "suite_results.json").read_text())["tasks"].items()
+    }
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def update(
+    summary: dict, bow: dict, runs: list[dict], suites: dict[str, Path], panx_twin: dict[str, Path]
+) -> dict:
+    history = summary.setdefault("history", {})
+    if "recipe" not in history:  # first update: keep the old recipe's XNLI figures as history
+        history["recipe"] = "first-token pooling, 2 epochs at lr 2e-4 (before issue 27)"
+        history["twin"] = {k: summary["twin"].pop(k) for k in ("xnli", "xnli_std") if k in summary["twin"]}
+        history["twin"]["transfer_ratio"] = summary["twin"].pop("transfer_ratio", None)
+        history["en-fr-de-es"] = {k: v for k, v in summary["en-fr-de-es"].items() if k.startswith("xnli")}
+        for key in history["en-fr-de-es"]:
+            summary["en-fr-de-es"].pop(key)
+    summary["learns"] = learns(bow, runs)
+    twin = summary["twin"]
+    twin["xnli"] = twin_xnli(runs)
+    twin["transfer_ratio"] = {
+        variant: (transfer_ratio(x["en"], x["twin"]) if variant in twin["xnli"] else None)
+        for variant in ("mlm", "mlm-tlm")
+        for x in [twin["xnli"].get(variant, {})]
+    }
+    twin["ner_f1"] = {}
+    for variant, folder in panx_twin.items():
+        dev = json.loads((folder / "task_results.json").read_text())["dev"]
+        twin["ner_f1"][variant] = {"en": dev["en"], "twin": dev["twin"]}
+    twin["ner_transfer_ratio"] = {v: f["twin"] / f["en"] for v, f in twin["ner_f1"].items() if f["en"] > 0}
+    efde = summary["en-fr-de-es"]
+    efde["xnli_en"], efde["xnli_fr_de_es"], efde["ner_f1_en"], efde["ner_f1_fr_de_es"] = {}, {}, {}, {}
+    for variant, folder in suites.items():
+        if not (folder / "suite_results.json").is_file():
+            continue
+        scores = suite_scores(folder)
+        efde["xnli_en"][variant] = scores["xnli"]["en"]
+        efde["xnli_fr_de_es"][variant] = mean([scores["xnli"][lang] for lang in ("fr", "de", "es")])
+        efde["ner_f1_en"][variant] = scores["panx"]["en"]
+        efde["ner_f1_fr_de_es"][variant] = mean([scores["panx"][lang] for lang in ("fr", "de", "es")])
+    efde["fine_tuning"] = "recipes/suites/xtreme-lite-en-fr-de-es.yaml (seed 0)"
+    return summary
+
+
+def pairs(items: list[str]) -> dict[str, Path]:
+    return {name: Path(path) for name, path in (item.split("=", 1) for item in items)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--summary", default="docs/reproduction/summary.json")
+    parser.add_argument("--bow", default="docs/reproduction/bow_nli.json")
+    parser.add_argument("--sweep", default="docs/reproduction/finetune_sweep.jsonl")
+    parser.add_argument("--suite", action="append", default=[], help="VARIANT=SUITE_OUTPUT_DIR")
+    parser.add_argument("--panx-twin", action="append", default=[], help="VARIANT=TASK_OUTPUT_DIR")
+    args = parser.parse_args(argv)
+    path = Path(args.summary)
+    summary = update(
+        json.loads(path.read_text()),
+        json.loads(Path(args.bow).read_text()),
+        sweep_runs(Path(args.sweep)),
+        pairs(args.suite),
+        pairs(args.panx_twin),
+    )
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: summary[k] for k in ("learns",)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
