@@ -57,7 +57,10 @@ def run(recipe: TaskRecipe, recorded: Any = None, results: str = RESULTS) -> dic
 
     trainer = build_task_trainer(model, args, tokenizer, data, task, config)
     stopper = watch_for_signals(trainer)
-    trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        stopper.restore()
     raise_if_stopped(stopper, args.output_dir)
     trainer.save_model(args.output_dir)
 

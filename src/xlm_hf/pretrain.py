@@ -114,7 +114,10 @@ def run(recipe: PretrainRecipe, callbacks: Sequence[Any] = ()) -> dict[str, Any]
     if not checkpoint and not (sharded and args.device.type != "cpu") and data.validation:
         trainer.initial_eval = nested_eval(trainer.evaluate())
     first_step = trainer.before.global_step
-    train_output = trainer.train(resume_from_checkpoint=checkpoint)
+    try:
+        train_output = trainer.train(resume_from_checkpoint=checkpoint)
+    finally:
+        trainer.stopper.restore()
     raise_if_stopped(trainer.stopper, args.output_dir)
     segment_steps = train_output.global_step - first_step
     totals = trainer.totals(

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import random
 import unicodedata
 from collections import Counter
@@ -30,6 +31,7 @@ from xlm_hf.config.sections import VocabConfig
 from xlm_hf.data.inputs import expand
 from xlm_hf.data.sampling import smoothed_probabilities
 from xlm_hf.data.textfiles import check_text_file, non_blank_lines
+from xlm_hf.data.tokenise import init_worker
 from xlm_hf.errors import ConfigError
 from xlm_hf.launch import run_command
 from xlm_hf.text.pretokenize import RECORD_KEY, pretokenize
@@ -102,7 +104,7 @@ def normalise(
     out: list[str] = []
     bar = tqdm(total=len(distinct), desc=desc or f"normalise {lang}", unit="line", leave=False)
     if num_proc > 1:
-        with Pool(num_proc) as pool:
+        with Pool(num_proc, initializer=init_worker, initargs=(os.getpid(),)) as pool:
             for done in pool.imap(_pretokenize_job, jobs):
                 out += done
                 bar.update(len(done))

@@ -105,7 +105,9 @@ def _die_with_parent() -> None:
         return
 
 
-def _init_worker(parent: int) -> None:
+def init_worker(parent: int) -> None:
+    """In a forked worker: SIGTERM ends it whatever handler the parent had, Ctrl-C is the parent's,
+    and the worker ends with its parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a worker holds nothing to clean up
     _die_with_parent()
@@ -128,7 +130,7 @@ class Tokeniser:
             import multiprocessing
 
             context = multiprocessing.get_context("fork")  # workers inherit the loaded tokenizer
-            self.pool = context.Pool(self.processes, initializer=_init_worker, initargs=(os.getpid(),))
+            self.pool = context.Pool(self.processes, initializer=init_worker, initargs=(os.getpid(),))
         return self
 
     def __exit__(self, kind, error, trace) -> None:

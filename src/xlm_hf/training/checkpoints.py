@@ -64,6 +64,12 @@ class StopOnSignal(TrainerCallback):
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
+        self.restore()
+
+    def restore(self) -> None:
+        """The process's handlers as they were before training. Also called when training raised
+        (no on_train_end then): a handler left behind would outlive the run, and a process forked
+        later (a multiprocessing pool's worker) would catch the SIGTERM meant to end it."""
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
         self._previous.clear()
