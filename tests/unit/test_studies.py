@@ -127,3 +127,15 @@ def test_the_learns_summary_takes_the_recipe_that_learns_and_rates_transfer_only
     got = summary.learns(bow, runs)
     assert got["xnli_en"] == {"bow": 0.58, "random": 0.43, "best_pretrained": 0.45}
     assert got["best_pretrained_encoder"] == "a"
+
+
+def test_suite_runs_side_by_side_one_row_per_task_and_model():
+    compare = _study("suite_compare").compare
+    run = {
+        "tasks": {
+            "panx": {"metric": "f1", "scores": {"fr": 0.2, "en": 0.5, "de": 0.1}, "avg": 0.2667},
+        }
+    }
+    lines = compare({"random": run}).splitlines()
+    assert lines[0] == "| task | model | en | de | fr | avg | zero-shot avg |"
+    assert lines[2] == "| panx (f1) | random | 50.0 | 10.0 | 20.0 | 26.7 | 15.0 |"
