@@ -3,9 +3,9 @@
     python studies/suite_compare.py random=runs/suites/efde-random mlm=runs/suites/efde-mlm
 
 Reads each ``suite_results.json`` (`xlm-hf evaluate`) and prints the markdown table of
-docs/tasks.md: scores in %, the average over the languages, and for every task but the training
-language's own the zero-shot average (every language but English). A run not finished is skipped
-with a note.
+docs/tasks.md: scores in %, the average over the languages, and the zero-shot average (every
+language but English, the training language). A suite still running contributes the tasks it has
+finished, with a note.
 """
 
 from __future__ import annotations
@@ -46,13 +46,23 @@ def main(argv: list[str]) -> int:
     runs = {}
     for item in argv:
         variant, folder = item.split("=", 1)
-        path = Path(folder) / "suite_results.json"
-        if path.is_file():
-            runs[variant] = json.loads(path.read_text(encoding="utf-8"))
-        else:
-            print(f"({variant}: {path} not written yet)", file=sys.stderr)
+        runs[variant] = read_run(Path(folder))
     print(compare(runs))
     return 0
+
+
+def read_run(folder: Path) -> dict:
+    """``suite_results.json``; for a suite still running, the tasks it has finished."""
+    path = folder / "suite_results.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    tasks = {}
+    for done in sorted(folder.glob("*/task_results.json")):
+        res = json.loads(done.read_text(encoding="utf-8"))
+        scores = {lang: v for lang, v in res["dev"].items() if lang != "avg"}
+        tasks[done.parent.name] = {"metric": res["metric"], "scores": scores, "avg": res["dev"]["avg"]}
+    print(f"({folder}: not finished; {len(tasks)} task(s) done)", file=sys.stderr)
+    return {"tasks": tasks}
 
 
 if __name__ == "__main__":

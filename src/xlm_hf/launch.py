@@ -76,6 +76,18 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+def leave_process_group() -> None:
+    """After a command that succeeded on every rank: wait for the others, then close the process
+    group. A process that exits with its gloo group open can die in the group's C++ teardown
+    ("terminate called without an active exception", SIGABRT) while another rank still writes the
+    results, and the launcher then reports the whole run failed."""
+    distributed = sys.modules.get("torch.distributed")  # a command that never imported it has no group
+    if distributed is None or not distributed.is_available() or not distributed.is_initialized():
+        return
+    distributed.barrier()
+    distributed.destroy_process_group()
+
+
 def run_command(
     command: str,
     description: str,
@@ -90,6 +102,7 @@ def run_command(
     setup_logging()
     try:
         work(config, overrides)
+        leave_process_group()
     except XlmHfError as err:
         if debug:
             traceback.print_exc()

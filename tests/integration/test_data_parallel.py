@@ -42,7 +42,7 @@ def torchrun(*args: str, nproc: int = 2) -> None:
     if done.returncode != 0:  # a rank's traceback sits far above torchrun's own report
         errors = [line for line in done.stderr.splitlines() if "Error" in line or "error:" in line]
         pytest.fail(
-            f"torchrun exited {done.returncode}:\n" + "\n".join(errors[-20:]) + "\n" + done.stderr[-1500:]
+            f"torchrun exited {done.returncode}:\n" + "\n".join(errors[-20:]) + "\n" + done.stderr[-8000:]
         )
 
 
