@@ -69,10 +69,11 @@ def twin_xnli(runs: list[dict]) -> dict:
 
 
 def suite_scores(folder: Path) -> dict:
-    return {
-        name: t["scores"]
-        for name, t in json.loads((folder / "suite_results.json").read_text())["tasks"].items()
-    }
+    """task → language → score of a suite run (one still running: the tasks it has finished)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from suite_compare import read_run
+
+    return {name: t["scores"] for name, t in read_run(folder)["tasks"].items()}
 
 
 def mean(values: list[float]) -> float:
@@ -100,19 +101,21 @@ def update(
     }
     twin["ner_f1"] = {}
     for variant, folder in panx_twin.items():
+        if not (folder / "task_results.json").is_file():
+            continue
         dev = json.loads((folder / "task_results.json").read_text())["dev"]
         twin["ner_f1"][variant] = {"en": dev["en"], "twin": dev["twin"]}
     twin["ner_transfer_ratio"] = {v: f["twin"] / f["en"] for v, f in twin["ner_f1"].items() if f["en"] > 0}
     efde = summary["en-fr-de-es"]
     efde["xnli_en"], efde["xnli_fr_de_es"], efde["ner_f1_en"], efde["ner_f1_fr_de_es"] = {}, {}, {}, {}
     for variant, folder in suites.items():
-        if not (folder / "suite_results.json").is_file():
-            continue
-        scores = suite_scores(folder)
-        efde["xnli_en"][variant] = scores["xnli"]["en"]
-        efde["xnli_fr_de_es"][variant] = mean([scores["xnli"][lang] for lang in ("fr", "de", "es")])
-        efde["ner_f1_en"][variant] = scores["panx"]["en"]
-        efde["ner_f1_fr_de_es"][variant] = mean([scores["panx"][lang] for lang in ("fr", "de", "es")])
+        scores = suite_scores(folder) if folder.is_dir() else {}
+        if "xnli" in scores:
+            efde["xnli_en"][variant] = scores["xnli"]["en"]
+            efde["xnli_fr_de_es"][variant] = mean([scores["xnli"][lang] for lang in ("fr", "de", "es")])
+        if "panx" in scores:
+            efde["ner_f1_en"][variant] = scores["panx"]["en"]
+            efde["ner_f1_fr_de_es"][variant] = mean([scores["panx"][lang] for lang in ("fr", "de", "es")])
     efde["fine_tuning"] = "recipes/suites/xtreme-lite-en-fr-de-es.yaml (seed 0)"
     return summary
 
