@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs(args.suite),
         pairs(args.panx_twin),
     )
-    path.write_text(json.dumps(summary, indent=1) + "\n")
+    path.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("learns",)}, indent=1))
     return 0
 
