@@ -82,6 +82,27 @@ def tiny_xlm_config(**overrides):
     return XLMConfig(**{**values, **overrides})
 
 
+def sample_xnli_recipe(tmp: Path, model: Path, training: dict, **xnli) -> Path:
+    """An XNLI recipe on the sample's English pairs and en/fr dev (sequences of 64) for `model`,
+    with `training` as its training section; `xnli` updates that section. Written to ``tmp/xnli.yaml``."""
+    from xlm_hf import SAMPLE_DIR
+
+    recipe = {
+        "xnli": {
+            "model_name_or_path": str(model),
+            "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
+            "eval": str(SAMPLE_DIR / "xnli"),
+            "languages": ["en", "fr"],
+            "max_seq_length": 64,
+            **xnli,
+        },
+        "training": training,
+    }
+    path = tmp / "xnli.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
 def tiny_recipe(tmp: Path, **sections) -> Path:
     """A tiny en-fr MLM+TLM recipe on the sample, written to ``tmp/recipe.yaml``; `sections` update it."""
     from xlm_hf import SAMPLE_DIR

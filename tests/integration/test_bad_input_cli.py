@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import write
+from tests.conftest import sample_xnli_recipe, write
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.cli import main
 
@@ -274,20 +274,8 @@ def test_unrelated_directory_is_refused(tmp_path, capsys, sample_vocab_dir):
 
 
 def xnli_recipe(tmp: Path, model: Path, **xnli) -> Path:
-    recipe = {
-        "xnli": {
-            "model_name_or_path": str(model),
-            "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
-            "eval": str(SAMPLE_DIR / "xnli"),
-            "languages": ["en", "fr"],
-            "max_seq_length": 64,
-            **xnli,
-        },
-        "training": {"output_dir": str(tmp / "out"), "num_train_epochs": 1, "disable_tqdm": True},
-    }
-    path = tmp / "xnli.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    training = {"output_dir": str(tmp / "out"), "num_train_epochs": 1, "disable_tqdm": True}
+    return sample_xnli_recipe(tmp, model, training, **xnli)
 
 
 def _train_file(tmp: Path, lines: list[str]) -> Path:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
-from tests.conftest import tiny_recipe
+from tests.conftest import sample_xnli_recipe, tiny_recipe
 from xlm_hf import SAMPLE_DIR
 from xlm_hf.cli import main
 from xlm_hf.tasks.trainer import TaskTrainer
@@ -19,29 +18,16 @@ LANGS = ["en", "fr", "es", "de"]
 
 
 def xnli_recipe(tmp: Path, model: Path, **xnli) -> Path:
-    recipe = {
-        "xnli": {
-            "model_name_or_path": str(model),
-            "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
-            "eval": str(SAMPLE_DIR / "xnli"),
-            "languages": LANGS,
-            "max_seq_length": 64,
-            "max_train_examples": 96,
-            **xnli,
-        },
-        "training": {
-            "output_dir": str(tmp / "xnli"),
-            "num_train_epochs": 2,
-            "per_device_train_batch_size": 16,
-            "learning_rate": 1e-3,
-            "logging_steps": 5,
-            "seed": 0,
-            "disable_tqdm": True,
-        },
+    training = {
+        "output_dir": str(tmp / "xnli"),
+        "num_train_epochs": 2,
+        "per_device_train_batch_size": 16,
+        "learning_rate": 1e-3,
+        "logging_steps": 5,
+        "seed": 0,
+        "disable_tqdm": True,
     }
-    path = tmp / "xnli.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    return sample_xnli_recipe(tmp, model, training, **{"languages": LANGS, "max_train_examples": 96, **xnli})
 
 
 @pytest.fixture(scope="module")

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
+from tests.conftest import sample_xnli_recipe
 from tests.integration.test_data_parallel import (
     LOSS_RTOL,
     PARAM_ATOL,
@@ -45,7 +45,6 @@ from tests.integration.test_data_parallel import (
     one_process_run,
     torchrun,
 )
-from xlm_hf import SAMPLE_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -100,7 +99,9 @@ def launch(engine: str, *args: str) -> str:
     ]  # fmt: skip
     done = subprocess.run(cmd, cwd=ROOT, env=env(), capture_output=True, text=True, timeout=600)
     if done.returncode != 0:  # the whole stderr: which rank failed, and why, is above the launcher's summary
-        pytest.fail(f"accelerate launch exited {done.returncode}:\n" + "\n".join(done.stderr.splitlines()[-80:]))
+        pytest.fail(
+            f"accelerate launch exited {done.returncode}:\n" + "\n".join(done.stderr.splitlines()[-80:])
+        )
     return done.stderr
 
 
@@ -182,33 +183,21 @@ def test_a_resumed_run_of_the_engine_repeats_the_uninterrupted_one(runs, engine)
 def xnli_recipe(tmp: Path, model: Path) -> Path:
     """XNLI on the pretrained model: 64 English pairs, 2 x 4 per step, a loss every step,
     checkpoints at steps 4 and 8 (no best-model reload: the run's last weights are compared)."""
-    recipe = {
-        "xnli": {
-            "model_name_or_path": str(model),
-            "train": str(SAMPLE_DIR / "nli-en" / "sample.train.tsv"),
-            "eval": str(SAMPLE_DIR / "xnli"),
-            "languages": ["en", "fr"],
-            "max_seq_length": 64,
-            "max_train_examples": 64,
-        },
-        "training": {
-            "num_train_epochs": 1,
-            "per_device_train_batch_size": 4,
-            "learning_rate": 3e-4,
-            "warmup_steps": 0,
-            "logging_steps": 1,
-            "eval_strategy": "no",
-            "save_strategy": "steps",
-            "save_steps": 4,
-            "save_total_limit": None,
-            "load_best_model_at_end": False,
-            "seed": 0,
-            "disable_tqdm": True,
-        },
+    training = {
+        "num_train_epochs": 1,
+        "per_device_train_batch_size": 4,
+        "learning_rate": 3e-4,
+        "warmup_steps": 0,
+        "logging_steps": 1,
+        "eval_strategy": "no",
+        "save_strategy": "steps",
+        "save_steps": 4,
+        "save_total_limit": None,
+        "load_best_model_at_end": False,
+        "seed": 0,
+        "disable_tqdm": True,
     }
-    path = tmp / "xnli.yaml"
-    path.write_text(yaml.safe_dump(recipe))
-    return path
+    return sample_xnli_recipe(tmp, model, training, max_train_examples=64)
 
 
 @pytest.fixture(scope="module")
