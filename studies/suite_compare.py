@@ -56,11 +56,12 @@ def read_run(folder: Path) -> dict:
     path = folder / "suite_results.json"
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
-    tasks = {}
-    for done in sorted(folder.glob("*/task_results.json")):
-        res = json.loads(done.read_text(encoding="utf-8"))
-        scores = {lang: v for lang, v in res["dev"].items() if lang != "avg"}
-        tasks[done.parent.name] = {"metric": res["metric"], "scores": scores, "avg": res["dev"]["avg"]}
+    from xlm_hf.suite import task_summary
+
+    tasks = {
+        done.parent.name: task_summary(json.loads(done.read_text(encoding="utf-8")))
+        for done in sorted(folder.glob("*/task_results.json"))
+    }
     print(f"({folder}: not finished; {len(tasks)} task(s) done)", file=sys.stderr)
     return {"tasks": tasks}
 

@@ -73,17 +73,15 @@ def run(suite: SuiteConfig) -> dict[str, Any]:
         return report(suite, {step.name: task_results(step) for step in steps})
 
 
+def task_summary(res: dict[str, Any]) -> dict[str, Any]:
+    """One task's line of the suite: type, metric, dev scores per language, their average."""
+    scores = {lang: v for lang, v in res["dev"].items() if lang != "avg"}
+    return {"type": res["type"], "metric": res["metric"], "scores": scores, "avg": res["dev"]["avg"]}
+
+
 def summary(suite: SuiteConfig, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """``tasks`` (name → type, metric, dev scores per language, their average) and ``overall``."""
-    tasks = {}
-    for name, res in results.items():
-        scores = {lang: v for lang, v in res["dev"].items() if lang != "avg"}
-        tasks[name] = {
-            "type": res["type"],
-            "metric": res["metric"],
-            "scores": scores,
-            "avg": res["dev"]["avg"],
-        }
+    tasks = {name: task_summary(res) for name, res in results.items()}
     averages = [t["avg"] for t in tasks.values() if not math.isnan(t["avg"])]
     return {
         "model": suite.model_name_or_path,
