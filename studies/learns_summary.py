@@ -20,15 +20,11 @@ import json
 import sys
 from pathlib import Path
 
-CHANCE = 1 / 3
+from xlm_hf.reproduce.report.summaries import transfer_ratio
+
 #: the recipe that learns (docs/reproduction/finetuning.md), as the sweep spells its overrides
 LEARNS = {"xnli.pooling": "mean", "training.learning_rate": "3e-4", "training.num_train_epochs": "10"}
 LEARNS_RECIPE = "recipes/xnli/twin.yaml"
-
-
-def transfer_ratio(en: float, other: float) -> float | None:
-    """(other - 1/3) / (en - 1/3), only where English is at least 10 points above chance."""
-    return (other - CHANCE) / (en - CHANCE) if en >= CHANCE + 0.10 else None
 
 
 def sweep_runs(path: Path) -> list[dict]:

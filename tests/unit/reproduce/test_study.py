@@ -21,6 +21,7 @@ from xlm_hf.reproduce.report.summaries import (
     log_linear_fit,
     perplexity_curve,
     tokens_to_reach,
+    transfer_ratio,
 )
 from xlm_hf.tasks.retrieval import retrieval_accuracy, unk_rate
 
@@ -321,6 +322,8 @@ def test_headline_gives_the_transfer_ratio_and_retrieval_means():
     assert head["xnli_others"]["mlm-tlm"] == pytest.approx(0.45)
     assert head["transfer_ratio"]["mlm-tlm"] == pytest.approx((0.45 - 1 / 3) / (0.6 - 1 / 3))
     assert head["transfer_ratio"]["random"] is None  # English at chance: no ratio
+    assert transfer_ratio(0.43, 0.40) is None  # English 9.7 points above chance: still no ratio
+    assert transfer_ratio(1 / 3 + 0.10, 1 / 3 + 0.05) == pytest.approx(0.5)
     assert head["retrieval_top1"]["mlm-tlm"] == pytest.approx(0.3)
     assert head["retrieval_top1_best_layer"]["mlm-tlm"] == pytest.approx(0.5)
 

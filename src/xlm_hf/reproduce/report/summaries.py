@@ -14,6 +14,18 @@ from typing import Any
 from xlm_hf.reproduce.plan import budget_variants, finetune_dir, model_dir, pretrained_dir
 
 
+CHANCE = 1 / 3  # XNLI: three balanced classes
+#: English must clear chance by this much before a transfer ratio means anything: nearer chance, a
+#: point of noise in English moves the ratio by a tenth or more
+RATIO_MIN_MARGIN = 0.10
+
+
+def transfer_ratio(en: float, other: float) -> float | None:
+    """(other − ⅓) / (English − ⅓): the share of English's gain over chance that transfers; None
+    while English is less than `RATIO_MIN_MARGIN` above chance."""
+    return (other - CHANCE) / (en - CHANCE) if en >= CHANCE + RATIO_MIN_MARGIN else None
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -172,7 +184,7 @@ def headline(summary: dict[str, Any], pivot: str = "en") -> dict[str, Any]:
         en = stats["mean"][pivot]
         rest = statistics.fmean(stats["mean"][lang] for lang in others)
         out["xnli_en"][variant], out["xnli_others"][variant] = en, rest
-        out["transfer_ratio"][variant] = (rest - 1 / 3) / (en - 1 / 3) if en > 1 / 3 else None
+        out["transfer_ratio"][variant] = transfer_ratio(en, rest)
     for variant, res in summary.get("alignment", {}).items():
         out["retrieval_top1"][variant] = statistics.fmean(res["retrieval"].values())
         if "best_layer" in res:
