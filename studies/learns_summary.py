@@ -2,15 +2,19 @@
 
     python studies/learns_summary.py --summary docs/reproduction/summary.json \\
         --bow docs/reproduction/bow_nli.json --sweep docs/reproduction/finetune_sweep.jsonl \\
+        --study twin=runs/reproduce/twin --study en-fr-de-es=runs/reproduce/cpu-en-fr-de-es \\
         --suite random=runs/suites/efde-random --suite mlm=runs/suites/efde-mlm \\
-        --suite mlm-tlm=runs/suites/efde-mlm-tlm --panx-twin mlm-tlm=runs/panx-twin/mlm-tlm
+        --suite mlm-tlm=runs/suites/efde-mlm-tlm \\
+        --panx-twin mlm-tlm=runs/panx-twin/mlm-tlm --panx-twin random=runs/panx-twin/random
 
 Adds ``learns`` (English XNLI dev: the bag of words, random init and the best pretrained encoder
 with the recipe that learns, and that recipe), fills ``twin`` (XNLI en / twin, the transfer ratio
 where English is at least 10 points above chance, PAN-X F1 on English dev and its enciphered copy)
-and ``en-fr-de-es`` (XNLI en, XNLI and PAN-X averaged over fr, de, es, from the suite runs). The
-figures the old fine-tuning recipe measured move under ``history``. Fractions in [0, 1]; one seed
-(0) each, so "means over seeds" are over that one; a variant not run is absent or null.
+and ``en-fr-de-es`` (XNLI en and averaged over fr, de, es; PAN-X F1 likewise, from the suite runs).
+With ``--study`` the XNLI figures are the study's (means over its fine-tuning seeds, through
+`xlm_hf.reproduce.summary`); without, the one-seed runs of the sweep and the suites stand in. The
+figures the old fine-tuning recipe measured move under ``history`` (once). Fractions in [0, 1]; a
+variant not run is absent or null.
 """
 
 from __future__ import annotations
@@ -21,10 +25,15 @@ import sys
 from pathlib import Path
 
 from xlm_hf.reproduce.report.summaries import transfer_ratio
+from xlm_hf.reproduce.summary import en_fr_de_es_figures, twin_figures
 
 #: the recipe that learns (docs/reproduction/finetuning.md), as the sweep spells its overrides
 LEARNS = {"xnli.pooling": "mean", "training.learning_rate": "3e-4", "training.num_train_epochs": "10"}
 LEARNS_RECIPE = "recipes/xnli/twin.yaml"
+STUDY_RECIPES = {
+    "twin": "recipes/reproduce/twin.yaml",
+    "en-fr-de-es": "recipes/reproduce/cpu-en-fr-de-es.yaml",
+}
 
 
 def sweep_runs(path: Path) -> list[dict]:
@@ -48,6 +57,31 @@ def learns(bow: dict, runs: list[dict]) -> dict:
         },
         "best_pretrained_recipe": LEARNS_RECIPE,
         "best_pretrained_encoder": best["settings"]["xnli.model_name_or_path"],
+    }
+
+
+def learns_from_studies(bow: dict, studies: dict[str, dict]) -> dict:
+    """The same figures as `learns`, as means over the studies' fine-tuning seeds: random init is
+    the twin study's (the same fine-tuning budget as every pretrained variant), the best pretrained
+    is the best English mean of any pretrained variant of either study."""
+    english = next(v for k, v in bow["accuracy"]["full"].items() if k.endswith("en.tsv"))
+    pretrained = {
+        (name, variant): stats["mean"]["en"]
+        for name, results in studies.items()
+        for variant, stats in results["xnli"].items()
+        if variant != "random"
+    }
+    (study, variant), best = max(pretrained.items(), key=lambda item: item[1])
+    reference = studies.get("twin", studies[study])
+    return {
+        "xnli_en": {
+            "bow": english,
+            "random": reference["xnli"]["random"]["mean"]["en"],
+            "best_pretrained": best,
+        },
+        "best_pretrained_recipe": STUDY_RECIPES[study],
+        "best_pretrained_encoder": f"{variant} of {STUDY_RECIPES[study]}",
+        "seeds": len(studies[study]["xnli"][variant]["per_seed"]),
     }
 
 
@@ -77,8 +111,14 @@ def mean(values: list[float]) -> float:
 
 
 def update(
-    summary: dict, bow: dict, runs: list[dict], suites: dict[str, Path], panx_twin: dict[str, Path]
+    summary: dict,
+    bow: dict,
+    runs: list[dict],
+    suites: dict[str, Path],
+    panx_twin: dict[str, Path],
+    studies: dict[str, dict] | None = None,
 ) -> dict:
+    studies = studies or {}
     history = summary.setdefault("history", {})
     if "recipe" not in history:  # first update: keep the old recipe's XNLI figures as history
         history["recipe"] = "first-token pooling, 2 epochs at lr 2e-4 (before issue 27)"
@@ -87,32 +127,52 @@ def update(
         history["en-fr-de-es"] = {k: v for k, v in summary["en-fr-de-es"].items() if k.startswith("xnli")}
         for key in history["en-fr-de-es"]:
             summary["en-fr-de-es"].pop(key)
-    summary["learns"] = learns(bow, runs)
+    sweep = learns(bow, runs)
+    if studies:
+        summary["learns"] = learns_from_studies(bow, studies)
+        summary["learns"]["sweep_best_one_seed"] = {
+            "xnli_en": sweep["xnli_en"]["best_pretrained"],
+            "encoder": sweep["best_pretrained_encoder"],
+        }
+    else:
+        summary["learns"] = sweep
     twin = summary["twin"]
-    twin["xnli"] = twin_xnli(runs)
-    twin["transfer_ratio"] = {
-        variant: (transfer_ratio(x["en"], x["twin"]) if variant in twin["xnli"] else None)
-        for variant in ("mlm", "mlm-tlm")
-        for x in [twin["xnli"].get(variant, {})]
-    }
+    if "twin" in studies:
+        twin.update(twin_figures(studies["twin"]))
+    else:
+        twin["xnli"] = twin_xnli(runs)
+        twin["transfer_ratio"] = {
+            variant: (transfer_ratio(x["en"], x["twin"]) if variant in twin["xnli"] else None)
+            for variant in ("mlm", "mlm-tlm")
+            for x in [twin["xnli"].get(variant, {})]
+        }
     twin["ner_f1"] = {}
     for variant, folder in panx_twin.items():
         if not (folder / "task_results.json").is_file():
             continue
         dev = json.loads((folder / "task_results.json").read_text())["dev"]
         twin["ner_f1"][variant] = {"en": dev["en"], "twin": dev["twin"]}
+    # F1 has no chance level to subtract: the ratio is twin over English
     twin["ner_transfer_ratio"] = {v: f["twin"] / f["en"] for v, f in twin["ner_f1"].items() if f["en"] > 0}
     efde = summary["en-fr-de-es"]
-    efde["xnli_en"], efde["xnli_fr_de_es"], efde["ner_f1_en"], efde["ner_f1_fr_de_es"] = {}, {}, {}, {}
+    if "en-fr-de-es" in studies:
+        efde.update(en_fr_de_es_figures(studies["en-fr-de-es"]))
+        efde["fine_tuning"] = (
+            "XNLI: recipes/reproduce/cpu-en-fr-de-es.yaml (seeds 0-2); "
+            "PAN-X: recipes/suites/xtreme-lite-en-fr-de-es.yaml (seed 0)"
+        )
+    else:
+        efde["xnli_en"], efde["xnli_fr_de_es"] = {}, {}
+        efde["fine_tuning"] = "recipes/suites/xtreme-lite-en-fr-de-es.yaml (seed 0)"
+    efde["ner_f1_en"], efde["ner_f1_fr_de_es"] = {}, {}
     for variant, folder in suites.items():
         scores = suite_scores(folder) if folder.is_dir() else {}
-        if "xnli" in scores:
+        if "xnli" in scores and "en-fr-de-es" not in studies:
             efde["xnli_en"][variant] = scores["xnli"]["en"]
             efde["xnli_fr_de_es"][variant] = mean([scores["xnli"][lang] for lang in ("fr", "de", "es")])
         if "panx" in scores:
             efde["ner_f1_en"][variant] = scores["panx"]["en"]
             efde["ner_f1_fr_de_es"][variant] = mean([scores["panx"][lang] for lang in ("fr", "de", "es")])
-    efde["fine_tuning"] = "recipes/suites/xtreme-lite-en-fr-de-es.yaml (seed 0)"
     return summary
 
 
@@ -125,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", default="docs/reproduction/summary.json")
     parser.add_argument("--bow", default="docs/reproduction/bow_nli.json")
     parser.add_argument("--sweep", default="docs/reproduction/finetune_sweep.jsonl")
+    parser.add_argument("--study", action="append", default=[], help="twin|en-fr-de-es=STUDY_OUTPUT_DIR")
     parser.add_argument("--suite", action="append", default=[], help="VARIANT=SUITE_OUTPUT_DIR")
     parser.add_argument("--panx-twin", action="append", default=[], help="VARIANT=TASK_OUTPUT_DIR")
     args = parser.parse_args(argv)
@@ -135,6 +196,10 @@ def main(argv: list[str] | None = None) -> int:
         sweep_runs(Path(args.sweep)),
         pairs(args.suite),
         pairs(args.panx_twin),
+        {
+            name: json.loads((folder / "study_results.json").read_text())
+            for name, folder in pairs(args.study).items()
+        },
     )
     path.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: summary[k] for k in ("learns",)}, indent=1))

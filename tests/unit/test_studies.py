@@ -139,3 +139,66 @@ def test_suite_runs_side_by_side_one_row_per_task_and_model():
     lines = compare({"random": run}).splitlines()
     assert lines[0] == "| task | model | en | de | fr | avg | zero-shot avg |"
     assert lines[2] == "| panx (f1) | random | 50.0 | 10.0 | 20.0 | 26.7 | 15.0 |"
+
+
+def test_the_learns_summary_prefers_the_studies_seed_means_to_one_seed_runs(tmp_path):
+    summary = _study("learns_summary")
+
+    def xnli(langs, en):
+        return {
+            v: {
+                "mean": {"en": en[v], **{lang: 0.34 for lang in langs}},
+                "std": {"en": 0.01, **{lang: 0.01 for lang in langs}},
+                "per_seed": {str(s): {"en": en[v], **{lang: 0.34 for lang in langs}} for s in range(3)},
+            }
+            for v in ("random", "mlm", "mlm-tlm")
+        }
+
+    probe = {
+        "retrieval": {"twin": 0.1},
+        "retrieval_to_pivot": {"twin": 0.1},
+        "best_layer": {"twin": {"layer": 2, "from_pivot": 0.3, "to_pivot": 0.3}},
+    }
+    twin = {
+        "headline": {
+            "retrieval_top1_best_layer": dict.fromkeys(("random", "mlm", "mlm-tlm"), 0.3),
+            "transfer_ratio": {"random": None, "mlm": None, "mlm-tlm": 0.1},
+        },
+        "alignment": dict.fromkeys(("random", "mlm", "mlm-tlm"), probe),
+        "xnli": xnli(["twin"], {"random": 0.43, "mlm": 0.44, "mlm-tlm": 0.45}),
+        "twin_data": {"commutation": {"share_not_commuting": 0.01}},
+    }
+    efde_probe = {
+        "retrieval": dict.fromkeys(("fr", "de", "es"), 0.1),
+        "retrieval_to_pivot": dict.fromkeys(("fr", "de", "es"), 0.1),
+        "best_layer": dict.fromkeys(("fr", "de", "es"), {"layer": 2, "from_pivot": 0.3, "to_pivot": 0.3}),
+    }
+    efde = {
+        "headline": {
+            "xnli_en": {"random": 0.44, "mlm": 0.47, "mlm-tlm": 0.46},
+            "xnli_others": dict.fromkeys(("random", "mlm", "mlm-tlm"), 0.34),
+        },
+        "alignment": dict.fromkeys(("random", "mlm", "mlm-tlm"), efde_probe),
+        "xnli": xnli(["fr", "de", "es"], {"random": 0.44, "mlm": 0.47, "mlm-tlm": 0.46}),
+    }
+    panx = tmp_path / "panx"
+    panx.mkdir()
+    (panx / "task_results.json").write_text(json.dumps({"dev": {"en": 0.5, "twin": 0.25}}))
+    old = {
+        "twin": {"xnli": {"mlm-tlm": {"en": 0.35, "twin": 0.34}}},
+        "en-fr-de-es": {"xnli_en": {"mlm": 0.38}},
+    }
+    bow = {"accuracy": {"full": {"x/dev/en.tsv": 0.58}}}
+    sweep = [{"overrides": [], "settings": {}, "dev": {"en": 0.5}}]  # not the recipe that learns
+    sweep[0]["settings"] = {"xnli.pooling": "mean", "training.learning_rate": "3e-4",
+                            "training.num_train_epochs": "10", "xnli.model_name_or_path": "x"}  # fmt: skip
+    got = summary.update(old, bow, sweep, {}, {"mlm-tlm": panx}, {"twin": twin, "en-fr-de-es": efde})
+    assert got["history"]["twin"]["xnli"] == {"mlm-tlm": {"en": 0.35, "twin": 0.34}}  # the old recipe's
+    assert got["learns"]["xnli_en"] == {"bow": 0.58, "random": 0.43, "best_pretrained": 0.47}
+    assert got["learns"]["best_pretrained_recipe"] == "recipes/reproduce/cpu-en-fr-de-es.yaml"
+    assert got["learns"]["seeds"] == 3 and got["learns"]["sweep_best_one_seed"]["xnli_en"] == 0.5
+    assert got["twin"]["xnli"]["mlm-tlm"] == {"en": 0.45, "twin": 0.34}
+    assert got["twin"]["transfer_ratio"]["mlm-tlm"] == 0.1
+    assert got["twin"]["ner_f1"] == {"mlm-tlm": {"en": 0.5, "twin": 0.25}}
+    assert got["twin"]["ner_transfer_ratio"] == {"mlm-tlm": 0.5}
+    assert got["en-fr-de-es"]["xnli_en"]["mlm"] == 0.47 and "seeds 0-2" in got["en-fr-de-es"]["fine_tuning"]

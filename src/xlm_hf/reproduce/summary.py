@@ -3,6 +3,9 @@
     python -m xlm_hf.reproduce.summary --twin runs/reproduce/twin \\
         --en-fr-de-es runs/reproduce/cpu-en-fr-de-es --out docs/reproduction/summary.json
 
+An existing ``--out`` file is updated, not replaced: the keys this does not compute (other
+studies' figures, their history) stay.
+
 Each study's report already holds its ``headline`` (`xlm_hf.reproduce.report.summaries.headline`); this
 picks the figures the results page cites, all fractions in [0, 1] and means over seeds:
 
@@ -76,11 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--en-fr-de-es", required=True, help="the en/fr/de/es study's output_dir")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    summary = {
-        "twin": twin_figures(_results(args.twin)),
-        "en-fr-de-es": en_fr_de_es_figures(_results(args.en_fr_de_es)),
-    }
-    write_json(args.out, summary)
+    out = Path(args.out)
+    summary = json.loads(out.read_text()) if out.is_file() else {}
+    for key, figures in (
+        ("twin", twin_figures(_results(args.twin))),
+        ("en-fr-de-es", en_fr_de_es_figures(_results(args.en_fr_de_es))),
+    ):
+        summary.setdefault(key, {}).update(figures)
+    write_json(out, summary)
     print(json.dumps(summary, indent=2))
     return 0
 

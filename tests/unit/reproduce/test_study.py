@@ -396,6 +396,7 @@ def test_the_page_summary_picks_fractions_from_both_studies(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "study_results.json").write_text(json.dumps(results))
     out = tmp_path / "summary.json"
+    out.write_text(json.dumps({"learns": {"kept": 1}, "twin": {"ner_f1": {"kept": 2}, "xnli": {"old": 0}}}))
     assert (
         summary_main(
             ["--twin", str(tmp_path / "twin"), "--en-fr-de-es", str(tmp_path / "effr"), "--out", str(out)]
@@ -406,6 +407,8 @@ def test_the_page_summary_picks_fractions_from_both_studies(tmp_path):
     assert saved["twin"]["retrieval_p1"]["mlm-tlm"] == 0.7
     assert saved["twin"]["retrieval_p1_last_layer"]["mlm"] == pytest.approx(0.3)
     assert saved["twin"]["xnli"]["mlm-tlm"] == {"en": 0.5, "twin": 0.5}
+    assert "old" not in saved["twin"]["xnli"]  # a figure it computes is replaced whole
+    assert saved["learns"] == {"kept": 1} and saved["twin"]["ner_f1"] == {"kept": 2}  # the rest is kept
     assert saved["en-fr-de-es"]["xnli_fr_de_es"]["mlm"] == 0.45
     assert saved["en-fr-de-es"]["xnli_fr_de_es_std_over_seeds"]["mlm"] == pytest.approx(0.0707107, abs=1e-6)
     assert saved["en-fr-de-es"]["retrieval_top1_en_fr_de"]["random"] == pytest.approx(0.2)

@@ -13,7 +13,6 @@ from typing import Any
 
 from xlm_hf.reproduce.plan import budget_variants, finetune_dir, model_dir, pretrained_dir
 
-
 CHANCE = 1 / 3  # XNLI: three balanced classes
 #: English must clear chance by this much before a transfer ratio means anything: nearer chance, a
 #: point of noise in English moves the ratio by a tenth or more
