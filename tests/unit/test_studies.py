@@ -184,6 +184,8 @@ def test_the_learns_summary_prefers_the_studies_seed_means_to_one_seed_runs(tmp_
     panx = tmp_path / "panx"
     panx.mkdir()
     (panx / "task_results.json").write_text(json.dumps({"dev": {"en": 0.5, "twin": 0.25}}))
+    (tmp_path / "random").mkdir()
+    (tmp_path / "random" / "task_results.json").write_text(json.dumps({"dev": {"en": 0.3, "twin": 0.2}}))
     old = {
         "twin": {"xnli": {"mlm-tlm": {"en": 0.35, "twin": 0.34}}},
         "en-fr-de-es": {"xnli_en": {"mlm": 0.38}},
@@ -192,13 +194,21 @@ def test_the_learns_summary_prefers_the_studies_seed_means_to_one_seed_runs(tmp_
     sweep = [{"overrides": [], "settings": {}, "dev": {"en": 0.5}}]  # not the recipe that learns
     sweep[0]["settings"] = {"xnli.pooling": "mean", "training.learning_rate": "3e-4",
                             "training.num_train_epochs": "10", "xnli.model_name_or_path": "x"}  # fmt: skip
-    got = summary.update(old, bow, sweep, {}, {"mlm-tlm": panx}, {"twin": twin, "en-fr-de-es": efde})
+    got = summary.update(
+        old,
+        bow,
+        sweep,
+        {},
+        {"mlm-tlm": panx, "random": tmp_path / "random"},
+        {"twin": twin, "en-fr-de-es": efde},
+    )
     assert got["history"]["twin"]["xnli"] == {"mlm-tlm": {"en": 0.35, "twin": 0.34}}  # the old recipe's
     assert got["learns"]["xnli_en"] == {"bow": 0.58, "random": 0.43, "best_pretrained": 0.47}
     assert got["learns"]["best_pretrained_recipe"] == "recipes/reproduce/cpu-en-fr-de-es.yaml"
     assert got["learns"]["seeds"] == 3 and got["learns"]["sweep_best_one_seed"]["xnli_en"] == 0.5
     assert got["twin"]["xnli"]["mlm-tlm"] == {"en": 0.45, "twin": 0.34}
     assert got["twin"]["transfer_ratio"]["mlm-tlm"] == 0.1
-    assert got["twin"]["ner_f1"] == {"mlm-tlm": {"en": 0.5, "twin": 0.25}}
-    assert got["twin"]["ner_transfer_ratio"] == {"mlm-tlm": 0.5}
+    assert got["twin"]["ner_f1"] == {"mlm-tlm": {"en": 0.5, "twin": 0.25}, "random": {"en": 0.3, "twin": 0.2}}
+    assert got["twin"]["ner_transfer_ratio"] == pytest.approx({"mlm-tlm": 0.5, "random": 0.2 / 0.3})
+    assert got["twin"]["ner_gain_ratio"] == pytest.approx({"mlm-tlm": 0.05 / 0.2})  # over random init
     assert got["en-fr-de-es"]["xnli_en"]["mlm"] == 0.47 and "seeds 0-2" in got["en-fr-de-es"]["fine_tuning"]
