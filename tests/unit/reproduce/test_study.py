@@ -487,3 +487,7 @@ def test_no_two_legend_entries_of_a_study_plot_look_alike():
         == layer_lines["mlm@2000"].get_color()
     )
     assert layer_lines["mlm"].get_color() != layer_lines["random"].get_color()
+    assert len(made["budgets.png"].axes) == 2  # XNLI at two budgets: its curve beside retrieval
+    probe_only = {**point, "seeds": [], "xnli_en": None, "xnli_others": None}
+    summary["budgets"] = {v: [probe_only, {**point, "steps": 2000, "tokens": 2 * 10**6}] for v in names[1:3]}
+    assert len(figures(summary)["budgets.png"].axes) == 1  # one XNLI point a variant: no curve to draw

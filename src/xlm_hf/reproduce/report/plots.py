@@ -117,33 +117,33 @@ def retrieval_by_layer_figure(plt: Any, summary: dict[str, Any], looks: Looks) -
 
 
 def budgets_figure(plt: Any, summary: dict[str, Any], looks: Looks) -> Any:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for variant, points in summary["budgets"].items():
+    """Retrieval against pretraining tokens, and XNLI beside it when some variant was fine-tuned at
+    two budgets or more (``study.budget_seeds``): with one point each there is no curve to draw."""
+    budgets = summary["budgets"]
+    scored = {v: [p for p in points if p["xnli_en"] is not None] for v, points in budgets.items()}
+    with_xnli = any(len(points) > 1 for points in scored.values())
+    fig, axes = plt.subplots(1, 2 if with_xnli else 1, figsize=(11 if with_xnli else 6, 4), squeeze=False)
+    retrieval_ax = axes[0][-1]
+    for variant, points in budgets.items():
         colour = looks(variant)["color"]
-        scored = [p for p in points if p["xnli_en"] is not None]
-        tokens = [p["tokens"] for p in scored]
-        axes[0].plot(
-            tokens,
-            [100 * p["xnli_others"] for p in scored],
-            "-o",
-            color=colour,
-            label=f"{variant}: other languages",
-        )
-        axes[0].plot(
-            tokens, [100 * p["xnli_en"] for p in scored], "--o", color=colour, label=f"{variant}: English"
-        )
+        if with_xnli:
+            tokens = [p["tokens"] for p in scored[variant]]
+            for key, style, name in (("xnli_others", "-o", "other languages"), ("xnli_en", "--s", "English")):
+                values = [100 * p[key] for p in scored[variant]]
+                axes[0][0].plot(tokens, values, style, color=colour, label=f"{variant}: {name}")
         if all(p["retrieval_top1"] is not None for p in points):
-            axes[1].plot(
+            retrieval_ax.plot(
                 [p["tokens"] for p in points],
                 [100 * p["retrieval_top1"] for p in points],
                 "-o",
                 color=colour,
                 label=variant,
             )
-    axes[0].axhline(100 / 3, color="grey", linestyle=":", linewidth=1, label="chance")
-    axes[0].set(xscale="log", xlabel="pretraining tokens", ylabel="XNLI dev accuracy (%)")
-    axes[1].set(xscale="log", xlabel="pretraining tokens", ylabel="retrieval en → xx, top-1 (%)")
-    for ax in axes:
+    if with_xnli:
+        axes[0][0].axhline(100 / 3, color="grey", linestyle=":", linewidth=1, label="chance")
+        axes[0][0].set(xscale="log", xlabel="pretraining tokens", ylabel="XNLI dev accuracy (%)")
+    retrieval_ax.set(xscale="log", xlabel="pretraining tokens", ylabel="retrieval en → xx, top-1 (%)")
+    for ax in axes[0]:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return fig
