@@ -9,7 +9,7 @@
 
 Adds ``learns`` (English XNLI dev: the bag of words, random init and the best pretrained encoder
 with the recipe that learns, and that recipe), fills ``twin`` (XNLI en / twin, the transfer ratio
-where English is at least 10 points above chance, PAN-X F1 on English dev and its enciphered copy)
+where English is at least 10 points above chance, PAN-X F1 on English dev and its enciphered copy, the mean over the runs given for a variant)
 and ``en-fr-de-es`` (XNLI en and averaged over fr, de, es; PAN-X F1 likewise, from the suite runs).
 With ``--study`` the XNLI figures are the study's (means over its fine-tuning seeds, through
 `xlm_hf.reproduce.summary`); without, the one-seed runs of the sweep and the suites stand in. The
@@ -115,7 +115,7 @@ def update(
     bow: dict,
     runs: list[dict],
     suites: dict[str, Path],
-    panx_twin: dict[str, Path],
+    panx_twin: dict[str, list[Path]],
     studies: dict[str, dict] | None = None,
 ) -> dict:
     studies = studies or {}
@@ -146,12 +146,14 @@ def update(
             for variant in ("mlm", "mlm-tlm")
             for x in [twin["xnli"].get(variant, {})]
         }
-    twin["ner_f1"] = {}
-    for variant, folder in panx_twin.items():
-        if not (folder / "task_results.json").is_file():
+    twin["ner_f1"], twin["ner_f1_seeds"] = {}, {}
+    for variant, folders in panx_twin.items():
+        runs_done = [f / "task_results.json" for f in folders if (f / "task_results.json").is_file()]
+        if not runs_done:
             continue
-        dev = json.loads((folder / "task_results.json").read_text())["dev"]
-        twin["ner_f1"][variant] = {"en": dev["en"], "twin": dev["twin"]}
+        devs = [json.loads(path.read_text())["dev"] for path in runs_done]
+        twin["ner_f1"][variant] = {lang: mean([dev[lang] for dev in devs]) for lang in ("en", "twin")}
+        twin["ner_f1_seeds"][variant] = len(devs)
     # F1 has no chance level to subtract: the ratio is twin over English
     twin["ner_transfer_ratio"] = {v: f["twin"] / f["en"] for v, f in twin["ner_f1"].items() if f["en"] > 0}
     # but an untrained model scores on the cipher too (entities are often whole short titles): the
@@ -188,6 +190,14 @@ def pairs(items: list[str]) -> dict[str, Path]:
     return {name: Path(path) for name, path in (item.split("=", 1) for item in items)}
 
 
+def grouped(items: list[str]) -> dict[str, list[Path]]:
+    """``NAME=DIR`` items, a name given again adding a run (another seed) to it."""
+    out: dict[str, list[Path]] = {}
+    for name, path in (item.split("=", 1) for item in items):
+        out.setdefault(name, []).append(Path(path))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--summary", default="docs/reproduction/summary.json")
@@ -195,7 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sweep", default="docs/reproduction/finetune_sweep.jsonl")
     parser.add_argument("--study", action="append", default=[], help="twin|en-fr-de-es=STUDY_OUTPUT_DIR")
     parser.add_argument("--suite", action="append", default=[], help="VARIANT=SUITE_OUTPUT_DIR")
-    parser.add_argument("--panx-twin", action="append", default=[], help="VARIANT=TASK_OUTPUT_DIR")
+    parser.add_argument(
+        "--panx-twin",
+        action="append",
+        default=[],
+        help="VARIANT=TASK_OUTPUT_DIR (again for each seed: the mean)",
+    )
     args = parser.parse_args(argv)
     path = Path(args.summary)
     summary = update(
@@ -203,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         json.loads(Path(args.bow).read_text()),
         sweep_runs(Path(args.sweep)),
         pairs(args.suite),
-        pairs(args.panx_twin),
+        grouped(args.panx_twin),
         {
             name: json.loads((folder / "study_results.json").read_text())
             for name, folder in pairs(args.study).items()

@@ -184,8 +184,11 @@ def test_the_learns_summary_prefers_the_studies_seed_means_to_one_seed_runs(tmp_
     panx = tmp_path / "panx"
     panx.mkdir()
     (panx / "task_results.json").write_text(json.dumps({"dev": {"en": 0.5, "twin": 0.25}}))
-    (tmp_path / "random").mkdir()
-    (tmp_path / "random" / "task_results.json").write_text(json.dumps({"dev": {"en": 0.3, "twin": 0.2}}))
+    for seed, (en, twin_f1) in enumerate([(0.3, 0.2), (0.4, 0.2)]):  # two seeds of random init
+        (tmp_path / f"random{seed}").mkdir()
+        (tmp_path / f"random{seed}" / "task_results.json").write_text(
+            json.dumps({"dev": {"en": en, "twin": twin_f1}})
+        )
     old = {
         "twin": {"xnli": {"mlm-tlm": {"en": 0.35, "twin": 0.34}}},
         "en-fr-de-es": {"xnli_en": {"mlm": 0.38}},
@@ -199,7 +202,7 @@ def test_the_learns_summary_prefers_the_studies_seed_means_to_one_seed_runs(tmp_
         bow,
         sweep,
         {},
-        {"mlm-tlm": panx, "random": tmp_path / "random"},
+        {"mlm-tlm": [panx], "random": [tmp_path / "random0", tmp_path / "random1", tmp_path / "not-run"]},
         {"twin": twin, "en-fr-de-es": efde},
     )
     assert got["history"]["twin"]["xnli"] == {"mlm-tlm": {"en": 0.35, "twin": 0.34}}  # the old recipe's
@@ -208,7 +211,9 @@ def test_the_learns_summary_prefers_the_studies_seed_means_to_one_seed_runs(tmp_
     assert got["learns"]["seeds"] == 3 and got["learns"]["sweep_best_one_seed"]["xnli_en"] == 0.5
     assert got["twin"]["xnli"]["mlm-tlm"] == {"en": 0.45, "twin": 0.34}
     assert got["twin"]["transfer_ratio"]["mlm-tlm"] == 0.1
-    assert got["twin"]["ner_f1"] == {"mlm-tlm": {"en": 0.5, "twin": 0.25}, "random": {"en": 0.3, "twin": 0.2}}
-    assert got["twin"]["ner_transfer_ratio"] == pytest.approx({"mlm-tlm": 0.5, "random": 0.2 / 0.3})
-    assert got["twin"]["ner_gain_ratio"] == pytest.approx({"mlm-tlm": 0.05 / 0.2})  # over random init
+    assert got["twin"]["ner_f1"]["mlm-tlm"] == {"en": 0.5, "twin": 0.25}
+    assert got["twin"]["ner_f1"]["random"] == pytest.approx({"en": 0.35, "twin": 0.2})  # the seeds' mean
+    assert got["twin"]["ner_f1_seeds"] == {"mlm-tlm": 1, "random": 2}  # the run not made is left out
+    assert got["twin"]["ner_transfer_ratio"] == pytest.approx({"mlm-tlm": 0.5, "random": 0.2 / 0.35})
+    assert got["twin"]["ner_gain_ratio"] == pytest.approx({"mlm-tlm": 0.05 / 0.15})  # over random init
     assert got["en-fr-de-es"]["xnli_en"]["mlm"] == 0.47 and "seeds 0-2" in got["en-fr-de-es"]["fine_tuning"]
