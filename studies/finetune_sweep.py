@@ -69,7 +69,12 @@ def table(results: str) -> str:
     """The markdown table of every run in `results` (docs/reproduction/finetuning.md)."""
     from xlm_hf.markdown import table as markdown_table
 
-    others = ("xnli.freeze_embeddings", "xnli.classifier_dropout", "training.per_device_train_batch_size")
+    others = (
+        "xnli.freeze_embeddings",
+        "xnli.classifier_dropout",
+        "training.weight_decay",
+        "training.per_device_train_batch_size",
+    )
     rows = []
     for line in Path(results).read_text(encoding="utf-8").splitlines():
         run = json.loads(line)
