@@ -9,8 +9,8 @@
 
 Adds ``learns`` (English XNLI dev: the bag of words, random init and the best pretrained encoder
 with the recipe that learns, and that recipe), fills ``twin`` (XNLI en / twin, the transfer ratio
-where English is at least 10 points above chance, PAN-X F1 on English dev and its enciphered copy, the mean over the runs given for a variant)
-and ``en-fr-de-es`` (XNLI en and averaged over fr, de, es; PAN-X F1 likewise, from the suite runs).
+where English is at least 10 points above chance, PAN-X F1 on English dev and its enciphered copy,
+the mean over the runs given for a variant) and ``en-fr-de-es`` (XNLI en and averaged over fr, de, es; PAN-X F1 likewise, from the suite runs).
 With ``--study`` the XNLI figures are the study's (means over its fine-tuning seeds, through
 `xlm_hf.reproduce.summary`); without, the one-seed runs of the sweep and the suites stand in. The
 figures the old fine-tuning recipe measured move under ``history`` (once). Fractions in [0, 1]; a
@@ -23,6 +23,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from statistics import fmean
 
 from xlm_hf.reproduce.report.summaries import transfer_ratio
 from xlm_hf.reproduce.summary import en_fr_de_es_figures, twin_figures
@@ -106,10 +107,6 @@ def suite_scores(folder: Path) -> dict:
     return {name: t["scores"] for name, t in read_run(folder)["tasks"].items()}
 
 
-def mean(values: list[float]) -> float:
-    return sum(values) / len(values)
-
-
 def update(
     summary: dict,
     bow: dict,
@@ -152,7 +149,7 @@ def update(
         if not runs_done:
             continue
         devs = [json.loads(path.read_text())["dev"] for path in runs_done]
-        twin["ner_f1"][variant] = {lang: mean([dev[lang] for dev in devs]) for lang in ("en", "twin")}
+        twin["ner_f1"][variant] = {lang: fmean(dev[lang] for dev in devs) for lang in ("en", "twin")}
         twin["ner_f1_seeds"][variant] = len(devs)
     # F1 has no chance level to subtract: the ratio is twin over English
     twin["ner_transfer_ratio"] = {v: f["twin"] / f["en"] for v, f in twin["ner_f1"].items() if f["en"] > 0}
@@ -179,10 +176,10 @@ def update(
         scores = suite_scores(folder) if folder.is_dir() else {}
         if "xnli" in scores and "en-fr-de-es" not in studies:
             efde["xnli_en"][variant] = scores["xnli"]["en"]
-            efde["xnli_fr_de_es"][variant] = mean([scores["xnli"][lang] for lang in ("fr", "de", "es")])
+            efde["xnli_fr_de_es"][variant] = fmean(scores["xnli"][lang] for lang in ("fr", "de", "es"))
         if "panx" in scores:
             efde["ner_f1_en"][variant] = scores["panx"]["en"]
-            efde["ner_f1_fr_de_es"][variant] = mean([scores["panx"][lang] for lang in ("fr", "de", "es")])
+            efde["ner_f1_fr_de_es"][variant] = fmean(scores["panx"][lang] for lang in ("fr", "de", "es"))
     return summary
 
 
